@@ -1,0 +1,53 @@
+"""The replay contract shared by the loop and every agent: what goes in, what comes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A sampled minibatch, already on the learner's device.
+
+    `discounts` folds the episode end and the n-step horizon into one factor, so every agent's
+    target is `rewards + discounts * next_value`: it is gamma**k (k = steps summed into `rewards`,
+    1 for one-step replay) and 0 where the episode *terminated* inside those k steps. Truncation
+    (time limits) keeps gamma**k: the next state is bootstrapped, as it must be.
+    """
+
+    obs: torch.Tensor  # (B, *obs_shape): float32 for vector obs, uint8 for pixels
+    actions: torch.Tensor  # (B, *action_shape) float32, or (B,) int64 for discrete actions
+    rewards: torch.Tensor  # (B,) float32, raw (agents clip/scale if they want to)
+    next_obs: torch.Tensor  # (B, *obs_shape), same dtype as obs
+    discounts: torch.Tensor  # (B,) float32, gamma**k * (1 - terminated)
+
+
+class Replay(Protocol):
+    """Anything the loop can fill and the learner can sample from."""
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminations: np.ndarray,
+        truncations: np.ndarray,
+    ) -> None:
+        """Store one vector step: every array has a leading num_envs axis.
+
+        `next_obs` is the true successor of `obs`, also at an episode's end (the loop takes it from
+        the vector env's `final_obs`); the loop's next `obs` is then the reset observation.
+        """
+
+    def sample(self, batch_size: int) -> Batch: ...
+
+    def __len__(self) -> int: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
