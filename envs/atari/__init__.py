@@ -1,0 +1,37 @@
+"""Atari 2600 games on ale-py's native vector env, with the standard DQN preprocessing and score tables.
+
+`make_atari_vector(game, num_envs, seed, **protocol)` returns a gymnasium VectorEnv in SAME_STEP autoreset
+mode: (num_envs, 4, 84, 84) uint8 grayscale stacks, frame skip 4 with a max-pool over the last two frames,
+raw (unclipped) rewards, `info["final_obs"]`/`info["_final_obs"]` at episode ends and `info["game_over"]`
+for logging whole games. Units: one env step of this env is one agent step (= `frame_skip` frames); the
+configs set action_repeat: 1 so the loop's `env_steps` are agent steps, as in the FIRE paper (2.5M agent
+steps = 10M frames).
+
+Where ale-py's vector env cannot express a setting, and what we do instead:
+
+* Sticky actions, FIRE paper (§4.3): the paper's StickyAction wrapper sits after the frame skip, so with
+  p = 0.25 a whole agent step repeats the previous agent action. ALE applies stickiness per emulator frame.
+  `sticky_actions_at: agent_step` turns ALE's off and draws the repeat in Python once per agent step
+  (previous action = NOOP at each game start); `frame` (Machado et al. 2018's definition) uses ALE's.
+* Episodic life: ale-py 0.12's `episodic_life=True` restarts the whole game at every life loss, so a
+  logged "episode" would be one life. We keep ALE's off and detect life loss from `info["lives"]`: the step
+  is `terminated`, the game continues, `info["game_over"]` stays False, and the following stack is started
+  afresh (older frames zeroed, ALE's reset convention), as the DeepMind wrappers did by re-filling the
+  frame stack at the life-loss reset.
+* Frame-stack padding: after a reset ALE pads the stack with zero frames; gymnasium's FrameStack (used by
+  the paper's CleanRL code) repeats the first frame. Not configurable in ale-py; we keep zeros, and the
+  frame-efficient replay (replay/atari.py) rebuilds stacks with the same convention.
+* Time limit: ALE counts emulator frames (`max_episode_frames`, 108k default). The paper's 100k-agent-step
+  TimeLimit is exactly 400k frames at frame skip 4 (`max_episode_steps` converts for you).
+* Reward clipping: ALE can clip inside the env; we never do (the loop logs raw scores, DQN clips).
+* No-op starts and fire reset are ALE's own (`noop_max`, `fire_reset`).
+* `final_obs` is a dense uint8 array (rows outside `_final_obs` repeat `obs`), not gymnasium's object array;
+  `info["final_info"]` is not provided.
+* Checkpointing: ALEVectorInterface exposes no clone/restore of emulator state, so the vector env cannot be
+  saved. A resumed run starts new games (reset with a fresh seed), exactly what the paper's stage 2 does.
+"""
+
+from envs.atari.scores import GAMES, REFERENCE_SCORES, human_normalized_score
+from envs.atari.vector import AtariVectorEnv, make_atari_vector
+
+__all__ = ["GAMES", "REFERENCE_SCORES", "AtariVectorEnv", "human_normalized_score", "make_atari_vector"]
