@@ -51,6 +51,9 @@ class AtariVectorEnv(VectorEnv):
         self._sticky_rng = np.random.default_rng(seed)
         self._previous_actions = np.zeros(self.num_envs, dtype=np.int64)  # NOOP at each game start
         self._lives = np.zeros(self.num_envs, dtype=np.int64)
+        self._stack = self.single_observation_space.shape[0]
+        # Frames of the current (life-)episode in the stack; ALE's stack outlives a life loss, ours does not.
+        self._frames_in_episode = np.full(self.num_envs, self._stack, dtype=np.int64)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -61,6 +64,7 @@ class AtariVectorEnv(VectorEnv):
         reset_mask = (options or {}).get("reset_mask", np.ones(self.num_envs, dtype=bool))
         self._previous_actions[reset_mask] = 0
         self._lives[reset_mask] = info["lives"][reset_mask]
+        self._frames_in_episode[reset_mask] = self._stack  # ALE zero-pads a new game's stack itself
         return obs, info
 
     def step(
@@ -78,18 +82,29 @@ class AtariVectorEnv(VectorEnv):
         if game_over.any():
             final_obs[game_over] = info["final_obs"][game_over]
         if self.episodic_life:
+            self._frames_in_episode = np.minimum(self._frames_in_episode + 1, self._stack)
+            final_obs = self._hide_previous_lives(final_obs)
             lives = info["lives"].astype(np.int64)
             # After a game over `lives` already belongs to the new game, so only live games count here.
             life_lost = (lives < self._lives) & ~game_over
             self._lives = lives
-            if life_lost.any():
-                obs = obs.copy()
-                obs[life_lost, :-1] = 0  # fresh stack, the same convention as ALE's reset
-                terminations = terminations | life_lost
+            self._frames_in_episode[game_over] = self._stack
+            self._frames_in_episode[life_lost] = 1
+            obs = self._hide_previous_lives(obs)
+            terminations = terminations | life_lost
         info["final_obs"] = final_obs
         info["_final_obs"] = terminations | truncations
         info["game_over"] = game_over
         return obs, rewards.astype(np.float32), terminations, truncations, info
+
+    def _hide_previous_lives(self, stacks: np.ndarray) -> np.ndarray:
+        """Zero the stack frames from before the current life began (ALE's reset convention)."""
+        hidden = np.arange(self._stack) < self._stack - self._frames_in_episode[:, None]  # (num_envs, stack)
+        if not hidden.any():
+            return stacks
+        stacks = stacks.copy()
+        stacks[hidden] = 0
+        return stacks
 
     def close_extras(self, **kwargs: Any) -> None:
         self.ale_env.close(**kwargs)

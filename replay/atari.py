@@ -1,0 +1,243 @@
+"""Frame-efficient Atari replay: one new 84x84 frame per transition, stacks rebuilt at sample time.
+
+Layout. Each env owns a ring of frames (its stream, in time order) and a ring of transitions. A
+transition stores the absolute position `frame_pos` of its observation's newest frame in that env's
+stream and `history`, how many earlier frames of the same episode precede it (clipped to stack - 1).
+The observation stack is frames[frame_pos - stack + 1 .. frame_pos] with the frames from before the
+episode's start set to zero, which is ALE's own reset convention (envs/atari). Its successor ends at
+frame_pos + 1: the next transition's frame while the episode runs, or, at an episode end, the true final
+frame taken from `next_obs` and written to its own slot, so a truncated transition bootstraps from the
+right stack. The frame ring is therefore a little longer than the transition ring (`extra_frames`
+slots per env for those final frames); if episodes are so short that it wraps first, the oldest
+transitions simply stop being sampleable.
+
+Sampling is vectorised index arithmetic: pick (env, transition) pairs uniformly over the sampleable
+transitions, then gather a (batch, stack) block of frames with one fancy index.
+
+n-step returns: rewards[i] + gamma * rewards[i+1] + ... summed over up to n steps, stopping at the
+episode end; discounts = gamma**k * (1 - terminated), with k the steps summed. Rewards are raw: an agent
+that clips rewards per step should use n_step=1 (clipping an n-step sum is not the same thing).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from replay.base import Batch
+
+BYTES_PER_FRAME_PIXEL = 1  # uint8
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class AtariReplay:
+    """Uniform replay over `num_envs` interleaved Atari streams storing single frames.
+
+    capacity: transitions in total, split evenly over the envs (the FIRE paper: 1M = 4 envs x 250k).
+    extra_frame_fraction: frame-ring slots beyond one per transition, for the final frames stored at
+    episode ends (0.02 covers episodes of 50+ steps on average).
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        num_envs: int,
+        *,
+        gamma: float = 0.99,
+        n_step: int = 1,
+        frame_shape: tuple[int, int] = (84, 84),
+        frame_stack: int = 4,
+        extra_frame_fraction: float = 0.02,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        check_memory: bool = True,
+    ):
+        if capacity < num_envs or capacity % num_envs:
+            raise ValueError(f"capacity={capacity} must be a positive multiple of num_envs={num_envs}")
+        if n_step < 1:
+            raise ValueError(f"n_step={n_step} must be >= 1")
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma={gamma} must lie in [0, 1]")
+        self.num_envs = num_envs
+        self.gamma = gamma
+        self.n_step = n_step
+        self.frame_stack = frame_stack
+        self.frame_shape = tuple(frame_shape)
+        self.device = torch.device(device)
+        self.transitions_per_env = capacity // num_envs
+        extra_frames = int(np.ceil(extra_frame_fraction * self.transitions_per_env))
+        # + frame_stack: room for the history frames of the oldest sampleable transition
+        self.frames_per_env = self.transitions_per_env + extra_frames + frame_stack
+
+        needed = self.nbytes_for(num_envs, self.transitions_per_env, self.frames_per_env, self.frame_shape)
+        available = available_memory_bytes()
+        if check_memory and available is not None and needed > available:
+            raise MemoryError(
+                f"AtariReplay(capacity={capacity}) needs {needed / 2**30:.1f} GiB, only "
+                f"{available / 2**30:.1f} GiB available; lower capacity (or pass check_memory=False)"
+            )
+
+        shape = (num_envs, self.transitions_per_env)
+        self.frames = np.zeros((num_envs, self.frames_per_env, *self.frame_shape), dtype=np.uint8)
+        self.frame_pos = np.zeros(shape, dtype=np.int64)  # absolute position in the env's frame stream
+        self.history = np.zeros(shape, dtype=np.uint8)  # earlier frames of the same episode, <= stack - 1
+        self.actions = np.zeros(shape, dtype=np.uint8)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.episode_end = np.zeros(shape, dtype=bool)  # terminated or truncated
+
+        self.frames_written = np.zeros(num_envs, dtype=np.int64)
+        self.transitions_written = np.zeros(num_envs, dtype=np.int64)
+        self.oldest_sampleable = np.zeros(num_envs, dtype=np.int64)  # absolute transition index
+        self.last_episode_end = np.full(num_envs, -1, dtype=np.int64)  # absolute transition index
+        self.episode_history = np.zeros(num_envs, dtype=np.int64)  # frames so far in the running episode
+        self.rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def nbytes_for(num_envs: int, transitions_per_env: int, frames_per_env: int, frame_shape) -> int:
+        per_transition = 8 + 1 + 1 + 4 + 1 + 1  # frame_pos, history, action, reward, terminated, end
+        frame_bytes = int(np.prod(frame_shape)) * BYTES_PER_FRAME_PIXEL
+        return num_envs * (frames_per_env * frame_bytes + transitions_per_env * per_transition)
+
+    @property
+    def nbytes(self) -> int:
+        return self.nbytes_for(self.num_envs, self.transitions_per_env, self.frames_per_env, self.frame_shape)
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminations: np.ndarray,
+        truncations: np.ndarray,
+    ) -> None:
+        """Store one vector step; obs/next_obs are (num_envs, stack, H, W) uint8, the rest (num_envs,)."""
+        envs = np.arange(self.num_envs)
+        ended = np.asarray(terminations, dtype=bool) | np.asarray(truncations, dtype=bool)
+        slot = self.transitions_written % self.transitions_per_env
+
+        pos = self.frames_written
+        self.frames[envs, pos % self.frames_per_env] = obs[:, -1]
+        self.frame_pos[envs, slot] = pos
+        self.history[envs, slot] = np.minimum(self.episode_history, self.frame_stack - 1)
+        self.actions[envs, slot] = actions
+        self.rewards[envs, slot] = rewards
+        self.terminated[envs, slot] = terminations
+        self.episode_end[envs, slot] = ended
+        # The successor's newest frame: the next add's obs while the episode runs; stored now at its end.
+        ended_envs = envs[ended]
+        self.frames[ended_envs, (pos[ended] + 1) % self.frames_per_env] = next_obs[ended, -1]
+
+        self.frames_written += 1 + ended
+        self.episode_history = np.where(ended, 0, self.episode_history + 1)
+        self.last_episode_end = np.where(ended, self.transitions_written, self.last_episode_end)
+        self.transitions_written += 1
+        self._drop_overwritten()
+
+    def _drop_overwritten(self) -> None:
+        """Advance `oldest_sampleable` past transitions whose slot or stack frames were overwritten."""
+        envs = np.arange(self.num_envs)
+        self.oldest_sampleable = np.maximum(
+            self.oldest_sampleable, self.transitions_written - self.transitions_per_env
+        )
+        oldest_kept_frame = self.frames_written - self.frames_per_env
+        while True:
+            slot = self.oldest_sampleable % self.transitions_per_env
+            first_frame = self.frame_pos[envs, slot] - self.history[envs, slot]
+            lost = (first_frame < oldest_kept_frame) & (self.oldest_sampleable < self.transitions_written)
+            if not lost.any():
+                return
+            self.oldest_sampleable += lost
+
+    def _sampleable_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """[lo, hi) per env in absolute transition indices: all n-step successors must be stored."""
+        complete = np.maximum(self.last_episode_end + 1, self.transitions_written - self.n_step)
+        return self.oldest_sampleable, np.maximum(complete, self.oldest_sampleable)
+
+    def __len__(self) -> int:
+        lo, hi = self._sampleable_range()
+        return int((hi - lo).sum())
+
+    def _stacks(self, env: np.ndarray, newest_pos: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """(B, stack, H, W) uint8: the frames ending at `newest_pos`, zero before the episode's start."""
+        offsets = np.arange(1 - self.frame_stack, 1)  # (stack,)
+        stack = self.frames[env[:, None], (newest_pos[:, None] + offsets) % self.frames_per_env]
+        before_start = offsets < -history[:, None]  # (B, stack)
+        stack[before_start] = 0
+        return stack
+
+    def sample(self, batch_size: int) -> Batch:
+        lo, hi = self._sampleable_range()
+        counts = hi - lo
+        total = int(counts.sum())
+        if total == 0:
+            raise ValueError("sample() on an AtariReplay with no sampleable transitions")
+        draw = self.rng.integers(0, total, size=batch_size)
+        ends = np.cumsum(counts)
+        env = np.searchsorted(ends, draw, side="right")
+        first = lo[env] + draw - (ends[env] - counts[env])  # absolute transition index
+        return self.batch_at(env, first)
+
+    def batch_at(self, env: np.ndarray, first: np.ndarray) -> Batch:
+        """The (n-step) transitions starting at absolute transition indices `first` of streams `env`."""
+        batch_size = len(env)
+        steps = first[:, None] + np.arange(self.n_step)  # (B, n)
+        slots = steps % self.transitions_per_env
+        ended = self.episode_end[env[:, None], slots]
+        # Step k is summed while no earlier step of the window ended the episode.
+        ended_before = np.cumsum(ended, axis=1)[:, :-1] > 0
+        summed = np.concatenate([np.ones((batch_size, 1), bool), ~ended_before], axis=1)  # (B, n)
+        k = summed.sum(axis=1)  # steps summed, 1..n
+        returns = (self.rewards[env[:, None], slots] * summed * self.gamma ** np.arange(self.n_step)).sum(1)
+        last = slots[np.arange(batch_size), k - 1]
+        discounts = self.gamma**k * ~self.terminated[env, last]
+
+        first_slot = slots[:, 0]
+        first_history = self.history[env, first_slot].astype(np.int64)
+        obs = self._stacks(env, self.frame_pos[env, first_slot], first_history)
+        next_history = np.minimum(self.history[env, last].astype(np.int64) + 1, self.frame_stack - 1)
+        next_obs = self._stacks(env, self.frame_pos[env, last] + 1, next_history)
+        to = self._to_device
+        return Batch(
+            obs=to(obs),
+            actions=to(self.actions[env, first_slot].astype(np.int64)),
+            rewards=to(returns.astype(np.float32)),
+            next_obs=to(next_obs),
+            discounts=to(discounts.astype(np.float32)),
+        )
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(self.device, non_blocking=True)
+
+    _ARRAYS = ("frames", "frame_pos", "history", "actions", "rewards", "terminated", "episode_end")
+    _COUNTERS = (
+        "frames_written", "transitions_written", "oldest_sampleable", "last_episode_end", "episode_history"
+    )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Arrays by reference (no copy: 7 GB at 1M) plus counters and the sampling RNG."""
+        state = {name: getattr(self, name) for name in self._ARRAYS + self._COUNTERS}
+        state["rng"] = self.rng.bit_generator.state
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self._ARRAYS + self._COUNTERS:
+            current = getattr(self, name)
+            if current.shape != state[name].shape:
+                raise ValueError(f"replay state {name!r}: shape {state[name].shape}, not {current.shape}")
+            current[...] = state[name]
+        self.rng.bit_generator.state = state["rng"]
