@@ -225,7 +225,11 @@ class AtariReplay:
 
     _ARRAYS = ("frames", "frame_pos", "history", "actions", "rewards", "terminated", "episode_end")
     _COUNTERS = (
-        "frames_written", "transitions_written", "oldest_sampleable", "last_episode_end", "episode_history"
+        "frames_written",
+        "transitions_written",
+        "oldest_sampleable",
+        "last_episode_end",
+        "episode_history",
     )
 
     def state_dict(self) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def test_stacks_equal_the_env_observations(ale_steps, capacity):
     for i, (e, t) in enumerate(zip(env, first, strict=True)):
         obs, actions, rewards, next_obs, terminations, truncations = ale_steps[t]
         np.testing.assert_array_equal(batch.obs[i].numpy(), obs[e], err_msg=f"obs env {e} step {t}")
-        np.testing.assert_array_equal(batch.next_obs[i].numpy(), next_obs[e], err_msg=f"next env {e} step {t}")
+        np.testing.assert_array_equal(batch.next_obs[i].numpy(), next_obs[e], err_msg=f"next {e} {t}")
         assert batch.actions[i].item() == actions[e]
         assert batch.rewards[i].item() == rewards[e]
         assert batch.discounts[i].item() == pytest.approx(0.9 * (1 - terminations[e]))
@@ -112,9 +112,12 @@ def test_boundaries_zero_the_previous_episode_and_truncation_keeps_final_frame()
     replay.add(*synthetic_step([11], [12], [3], [1.0], [True], [False], [1]))
     batch = replay.batch_at(np.zeros(5, int), np.arange(5))
     newest = batch.obs[:, :, 0, 0].numpy()
-    np.testing.assert_array_equal(newest, [[0, 0, 0, 1], [0, 0, 1, 2], [0, 1, 2, 3], [0, 0, 0, 10], [0, 0, 10, 11]])
     np.testing.assert_array_equal(
-        batch.next_obs[:, :, 0, 0].numpy(), [[0, 0, 1, 2], [0, 1, 2, 3], [1, 2, 3, 4], [0, 0, 10, 11], [0, 10, 11, 12]]
+        newest, [[0, 0, 0, 1], [0, 0, 1, 2], [0, 1, 2, 3], [0, 0, 0, 10], [0, 0, 10, 11]]
+    )
+    np.testing.assert_array_equal(
+        batch.next_obs[:, :, 0, 0].numpy(),
+        [[0, 0, 1, 2], [0, 1, 2, 3], [1, 2, 3, 4], [0, 0, 10, 11], [0, 10, 11, 12]],
     )
     np.testing.assert_allclose(batch.discounts.numpy(), [0.5, 0.5, 0.5, 0.5, 0.0])  # truncation bootstraps
 
@@ -128,13 +131,22 @@ def test_n_step_returns_and_discounts_hand_computed():
     ids = [1, 2, 3, 4, 20, 21, 22]
     history = [0, 1, 2, 3, 0, 1, 2]
     for t in range(7):
-        replay.add(*synthetic_step([ids[t]], [ids[t] + 1], [t], [rewards[t]], [ends[t]], [False], [history[t]]))
-    # Sampleable: episode A fully (0..3); in B only t=4 has a complete 3-step window (4,5,6 stored, 7's frame not).
-    assert len(replay) == 4 + 0  # t=4 needs the successor of t=6, whose frame arrives with the next add
+        replay.add(
+            *synthetic_step([ids[t]], [ids[t] + 1], [t], [rewards[t]], [ends[t]], [False], [history[t]])
+        )
+    # Sampleable: episode A (t=0..3). In B, t=4's 3-step window ends at t=6, whose successor frame arrives
+    # only with the next add.
+    assert len(replay) == 4
     replay.add(*synthetic_step([23], [24], [7], [128], [False], [False], [3]))
     assert len(replay) == 5
     batch = replay.batch_at(np.zeros(5, int), np.arange(5))
-    expected_returns = [1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4 + 0.25 * 8, 4 + 0.5 * 8, 8, 16 + 0.5 * 32 + 0.25 * 64]
+    expected_returns = [
+        1 + 0.5 * 2 + 0.25 * 4,
+        2 + 0.5 * 4 + 0.25 * 8,
+        4 + 0.5 * 8,
+        8,
+        16 + 0.5 * 32 + 0.25 * 64,
+    ]
     np.testing.assert_allclose(batch.rewards.numpy(), expected_returns)
     np.testing.assert_allclose(batch.discounts.numpy(), [0.125, 0.0, 0.0, 0.0, 0.125])
     # n-step successor: the stack after the last summed step
