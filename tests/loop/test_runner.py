@@ -32,7 +32,7 @@ def make_cfg(**overrides):
         "diagnostics": {"every_updates": 10},
         "log": {"every_env_steps": 20},
         "checkpoint": {"every_env_steps": 60, "keep": 5},
-        "quiet": True,
+        "quiet": True, "resume": None, "load_checkpoint": None,
     }
     for key, value in overrides.items():
         node = cfg
