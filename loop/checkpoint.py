@@ -41,6 +41,17 @@ def save(state: dict[str, Any], directory: Path, env_steps: int, keep: int) -> P
     return final
 
 
+def save_diagnostic(state: dict[str, Any], directory: Path, env_steps: int) -> Path:
+    """The state at a numerical fault, for post-mortems; named so that resume never picks it up and
+    the `keep` rotation never deletes good checkpoints for it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"nonfinite_step_{env_steps:012d}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def list_checkpoints(directory: Path) -> list[Path]:
     """Finished checkpoint files, oldest first."""
     if not directory.is_dir():

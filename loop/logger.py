@@ -35,8 +35,7 @@ class RunLogger:
     def text(self, tag: str, text: str) -> None:
         self.writer.add_text(tag, text, 0)
 
-    def advance(self, env_steps: int, **postfix: str) -> None:
-        self.postfix.update(postfix)
+    def advance(self, env_steps: int) -> None:
         self.bar.n = env_steps
         self.bar.set_postfix(self.postfix, refresh=False)
         self.bar.refresh()

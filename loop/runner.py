@@ -10,6 +10,8 @@ step that crosses their boundary.
 from __future__ import annotations
 
 import random
+import signal
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +31,12 @@ from replay import make_replay
 
 REINIT_LOOP_KEYS = ("name", "every_env_steps", "at_env_steps", "on_load")
 FORMAT = 1
+# SIGTERM: scheduler kill or `kill`; SIGUSR1: SLURM's warning before the time limit (--signal=USR1@90).
+PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class NonFiniteError(RuntimeError):
+    """A NaN or inf reached a loss, a Q-value or an observation; the message names it and the env step."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -122,6 +130,9 @@ class Trainer:
         self.logger: RunLogger | None = None
         self.purge_step: int | None = None
         self.reinit_at_start = False
+        self.stop_signal: int | None = None
+        # Updates AND into this flag on the learner's device; it is read (one sync) only when logging.
+        self.updates_finite = torch.ones((), dtype=torch.bool, device=self.device)
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -175,7 +186,9 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- run
     def run(self) -> dict[str, float]:
-        """Train to `total_env_steps`; returns the final evaluation's figures."""
+        """Train to `total_env_steps`, or until a preemption signal (checkpoint, then return early).
+
+        Returns the final evaluation's figures ({} when preempted)."""
         self.logger = RunLogger(self.run_dir, self.total_env_steps, self.env_steps,
                                 quiet=bool(self.cfg.get("quiet")), purge_step=self.purge_step)
         if self.purge_step is None:
@@ -187,6 +200,7 @@ class Trainer:
             self.reinit_at_start = False
         window_start = (self.env_steps, time.perf_counter())
         final_eval: dict[str, float] = {}
+        handlers = self._catch_preemption()
         try:
             while self.env_steps < self.total_env_steps:
                 start = self.env_steps
@@ -197,14 +211,43 @@ class Trainer:
                 if self.eval_schedule.between(start, self.env_steps) or self.env_steps >= self.total_env_steps:
                     final_eval = self.evaluate()
                 if self.checkpoint_schedule.between(start, self.env_steps) or self.env_steps >= self.total_env_steps:
+                    self._check_updates_finite()
                     self.save_checkpoint()
-                self.logger.advance(self.env_steps, SPS=self.logger.postfix.get("SPS", "-"))
+                self.logger.advance(self.env_steps)
+                if self.stop_signal is not None:
+                    self._check_updates_finite()
+                    path = self.save_checkpoint()
+                    self.logger.message(f"{signal.Signals(self.stop_signal).name} at env step {self.env_steps}: "
+                                        f"saved {path}; continue with resume={self.run_dir}")
+                    return {}
         finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
             self.logger.close()
             self.envs.close()
             if self.eval_envs is not None:
                 self.eval_envs.close()
         return final_eval
+
+    def _catch_preemption(self) -> dict[int, Any]:
+        """Turn preemption signals into a checkpoint at the end of the current vector step."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def request_stop(signum, _frame):
+            self.stop_signal = signum
+
+        return {signum: signal.signal(signum, request_stop) for signum in PREEMPTION_SIGNALS}
+
+    def _check_updates_finite(self) -> None:
+        """Stop on a non-finite loss or Q-value: write a diagnostic checkpoint beside (never over) the
+        good ones, then raise naming the metrics and the env-step window."""
+        if bool(self.updates_finite):
+            return
+        bad = [tag for tag, value in self.last_update_metrics.items() if not torch.isfinite(value).all()]
+        path = checkpoint.save_diagnostic(self.state_dict(), self.run_dir / "checkpoints", self.env_steps)
+        raise NonFiniteError(f"non-finite {', '.join(bad) or 'update metric'} by env step {self.env_steps} "
+                             f"(update {self.updates}); diagnostic checkpoint {path}")
 
     def _act(self) -> None:
         """One vector step: choose actions, step the envs, store transitions, close episodes."""
@@ -217,6 +260,8 @@ class Trainer:
         tock = time.perf_counter()
         next_obs, rewards, terminations, truncations, infos = self.envs.step(actions)
         tuck = time.perf_counter()
+        self._check_finite("observation", next_obs)
+        self._check_finite("reward", rewards)
 
         # SAME_STEP autoreset: an ended env already returned its next episode's first observation;
         # the transition's true successor is info["final_obs"]. Truncated transitions bootstrap from it.
@@ -246,6 +291,14 @@ class Trainer:
         self.timings["env"] += tuck - tock
         self.timings["replay"] += time.perf_counter() - tuck
 
+    def _check_finite(self, name: str, values: np.ndarray) -> None:
+        if values.dtype.kind != "f" or np.isfinite(values).all():
+            return
+        envs = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1)).tolist()
+        path = checkpoint.save_diagnostic(self.state_dict(), self.run_dir / "checkpoints", self.env_steps)
+        raise NonFiniteError(f"non-finite {name} from env(s) {envs} at env step {self.env_steps}; "
+                             f"diagnostic checkpoint {path}")
+
     def _learn(self, start: int, stop: int) -> None:
         cursor = start
         for boundary in self.reinit_schedule.between(start, stop):
@@ -261,6 +314,7 @@ class Trainer:
         diagnostics_every = self.cfg["diagnostics"]["every_updates"]
         for _ in range(n):
             self.last_update_metrics = self.agent.update(self.replay.sample(self.batch_size))
+            self.updates_finite &= torch.isfinite(torch.stack(list(self.last_update_metrics.values()))).all()
             self.updates += 1
             if diagnostics_every and self.updates % diagnostics_every == 0:
                 self.logger.scalars(self.agent.diagnostics(self.replay.sample(self.batch_size)), self.env_steps)
@@ -280,6 +334,7 @@ class Trainer:
         return dict(reports)
 
     def _log_progress(self, window_start: tuple[int, float]) -> tuple[int, float]:
+        self._check_updates_finite()
         steps0, time0 = window_start
         now = time.perf_counter()
         sps = (self.env_steps - steps0) / max(now - time0, 1e-9)

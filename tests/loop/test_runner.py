@@ -115,3 +115,61 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, num_envs):
     logged, expected = scalars(tmp_path / "killed"), scalars(tmp_path / "straight")
     for tag in ("charts/episodic_return", "eval/episodic_return", "losses/fake"):
         assert logged[tag] == expected[tag], tag
+
+
+def test_sigterm_checkpoints_and_stops_then_resume_finishes(tmp_path):
+    import os
+    import signal
+
+    cfg = make_cfg(**{"reinit.name": "none"})
+    trainer = Trainer(cfg, tmp_path)
+    act = trainer._act
+
+    def act_then_signal():
+        act()
+        if trainer.env_steps == 30:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    trainer._act = act_then_signal
+    assert trainer.run() == {}
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == ["step_000000000030.pt"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    resumed = Trainer(cfg, tmp_path)
+    resumed.resume(checkpoint.load_latest(tmp_path / "checkpoints")[1])
+    assert resumed.run()["eval/episodic_return"] < 0
+
+
+def test_nan_loss_stops_with_named_metric_and_keeps_good_checkpoint(tmp_path):
+    cfg = make_cfg(**{"reinit.name": "none", "checkpoint.every_env_steps": 20})
+    trainer = Trainer(cfg, tmp_path)
+    update = trainer.agent.update
+
+    def update_poisoned(batch):
+        metrics = dict(update(batch))
+        if trainer.env_steps > 30:
+            metrics["losses/fake"] = torch.tensor(float("nan"))
+        return metrics
+
+    trainer.agent.update = update_poisoned
+    with pytest.raises(loop.runner.NonFiniteError, match=r"non-finite losses/fake by env step 40 "):
+        trainer.run()
+    directory = tmp_path / "checkpoints"
+    assert [p.name for p in checkpoint.list_checkpoints(directory)] == ["step_000000000020.pt"]
+    assert (directory / "nonfinite_step_000000000040.pt").is_file()
+    checkpoint.load(directory / "step_000000000020.pt")
+
+
+def test_nan_observation_stops_naming_the_env(tmp_path):
+    trainer = Trainer(make_cfg(**{"reinit.name": "none", "env.num_envs": 2}), tmp_path)
+    step = trainer.envs.step
+
+    def step_poisoned(actions):
+        obs, *rest = step(actions)
+        if trainer.env_steps >= 10:
+            obs = obs.copy()
+            obs[1, 0] = float("inf")
+        return (obs, *rest)
+
+    trainer.envs.step = step_poisoned
+    with pytest.raises(loop.runner.NonFiniteError, match=r"non-finite observation from env\(s\) \[1\] at env step 10"):
+        trainer.run()
