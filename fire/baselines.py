@@ -205,20 +205,20 @@ def _redo_chain(module: nn.Module) -> list[tuple[str, nn.Module, str]]:
             )
     if len(chain) < 2:
         raise ValueError("redo_: needs at least one hidden Linear/Conv layer before the output layer")
-    for name, _m, act in chain[:-1]:
+    for (name, layer, act), (_, next_layer, _) in zip(chain[:-1], chain[1:], strict=True):
         if act is None:
             raise ValueError(f"redo_: hidden layer {name!r} has no activation module after it (functional?)")
+        units, fan_in = layer.weight.shape[0], next_layer.weight.shape[1]
+        flattened = isinstance(layer, REDO_LAYERS[1:]) and isinstance(next_layer, nn.Linear)
+        if fan_in != units and not (flattened and fan_in % units == 0):
+            raise ValueError(f"redo_: {name!r} has {units} units but the next layer takes {fan_in} inputs")
     return chain
 
 
-def _fan_in_columns(layer: nn.Module, next_layer: nn.Module, units: int, mask: Tensor, name: str) -> Tensor:
-    """Bool mask over next_layer's input dim 1 for the given units of layer (flatten conv -> linear)."""
-    fan_in = next_layer.weight.shape[1]
-    if fan_in == units:
-        return mask
-    if isinstance(layer, REDO_LAYERS[1:]) and isinstance(next_layer, nn.Linear) and fan_in % units == 0:
-        return mask.repeat_interleave(fan_in // units)  # channel-major flatten: (C, *space)
-    raise ValueError(f"redo_: {name!r} has {units} units but the next layer takes {fan_in} inputs")
+def _fan_in_columns(next_layer: nn.Module, mask: Tensor) -> Tensor:
+    """Bool mask over next_layer's inputs (weight dim 1) fed by the masked units; a conv -> Linear flatten
+    is channel-major (C, *space), so each channel's mask repeats over its spatial positions."""
+    return mask.repeat_interleave(next_layer.weight.shape[1] // mask.numel())
 
 
 def _zero_adam_moments(optimizer: torch.optim.Optimizer | None, param: Tensor, index: tuple) -> None:
@@ -252,7 +252,8 @@ def redo_(
     fresh incoming weights and bias from the layer's own reset_parameters() (seeded from generator),
     their outgoing weights in the next layer are set to 0, and, if optimizer is given, Adam's exp_avg and
     exp_avg_sq are zeroed at exactly those entries (the step counter is left alone). The output layer's
-    units are never reset.
+    units are never reset. Layers are processed input to output, so a recycled unit whose own incoming
+    row is re-drawn keeps that whole fresh row, including the columns of recycled units below it.
     """
     chain = _redo_chain(module)
     hidden = chain[:-1]
@@ -277,7 +278,7 @@ def redo_(
             note(f"{name}.bias", layer.bias, f"{dormant} reset")
             layer.bias[mask] = fresh["bias"][mask].to(layer.bias.dtype)
             _zero_adam_moments(optimizer, layer.bias, (mask,))
-        columns = _fan_in_columns(layer, next_layer, mask.numel(), mask, name)
+        columns = _fan_in_columns(next_layer, mask)
         note(f"{next_name}.weight", next_layer.weight, f"{dormant} outgoing zeroed")
         next_layer.weight[:, columns] = 0.0
         _zero_adam_moments(optimizer, next_layer.weight, (slice(None), columns))
