@@ -27,7 +27,8 @@ affine parameters and running statistics, and all biases, are left alone:
     snapshot = fire.InitSnapshot.capture(resnet)      # theta_0, for resets and diagnostics
     ...                                               # train
     report = fire.fire_(resnet)                       # conv_scale="rms" for layer gain ~1
-    writer.add_scalars(...) or [writer.add_scalar(k, v, step) for k, v in report.scalars("fire").items()]
+    for tag, value in report.scalars("reinit/fire").items():   # TensorBoard SummaryWriter
+        writer.add_scalar(tag, value, env_steps)
 
 A small GPT block, FIRE on the attention queries and keys only (the paper's ViT setting):
 
