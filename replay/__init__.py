@@ -1,5 +1,41 @@
 """Replay buffers: uniform (vector observations) and frame-efficient Atari replay."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import torch
+
 from replay.base import Batch, Replay
 
-__all__ = ["Batch", "Replay"]
+KINDS = ("auto", "uniform", "atari")
+
+
+def make_replay(cfg: Mapping[str, Any], observation_space: gym.Space, action_space: gym.Space, *,
+                num_envs: int, gamma: float, device: torch.device, seed: int) -> Replay:
+    """The replay named by cfg["kind"]; `auto` picks frame-efficient replay for stacked uint8 frames."""
+    kind = cfg.get("kind", "auto")
+    if kind not in KINDS:
+        raise ValueError(f"replay.kind={kind!r} is unknown; allowed: {', '.join(KINDS)}")
+    if kind == "auto":
+        stacked_frames = observation_space.dtype == "uint8" and len(observation_space.shape) == 3
+        kind = "atari" if stacked_frames else "uniform"
+    if kind == "atari":
+        from replay.atari import AtariReplay
+
+        return AtariReplay(capacity=int(cfg["capacity"]), frame_stack=observation_space.shape[0],
+                           frame_shape=observation_space.shape[1:], num_envs=num_envs, gamma=gamma,
+                           n_step=int(cfg.get("n_step", 1)), device=device, seed=seed)
+    from replay.uniform import UniformReplay
+
+    if int(cfg.get("n_step", 1)) != 1:
+        raise ValueError(f"replay.n_step={cfg['n_step']} needs replay.kind=atari; uniform replay is one-step")
+    return UniformReplay(capacity=int(cfg["capacity"]), obs_shape=observation_space.shape,
+                         obs_dtype=observation_space.dtype, action_shape=action_space.shape,
+                         action_dtype=action_space.dtype, num_envs=num_envs, gamma=gamma,
+                         device=device, seed=seed)
+
+
+__all__ = ["KINDS", "Batch", "Replay", "make_replay"]

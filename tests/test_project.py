@@ -1,8 +1,9 @@
 """The set-up contract: README's test command is what CI runs; `import fire` is this project's."""
 
+import importlib.util
 import re
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_import_fire_is_this_project_not_python_fire():
     assert callable(getattr(fire, "fire_", None)), "fire.fire_ missing: is Google's python-fire shadowing us?"
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is in the test extra; not installed here")
+@pytest.mark.skipif(importlib.util.find_spec("ruff") is None, reason="ruff is in the test extra; not installed here")
 def test_ruff_clean():
-    result = subprocess.run(["ruff", "check", str(ROOT)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,55 @@
+"""Build the training and evaluation vector envs from an `env` config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+from envs.snapshot import Checkpointable
+from envs.wrappers import ActionRepeat
+
+SUITES = ("gymnasium", "atari")
+VECTORIZATIONS = ("sync", "async")
+
+
+def _gymnasium_factory(cfg: Mapping[str, Any]):
+    def make() -> gym.Env:
+        kwargs = dict(cfg.get("kwargs") or {})
+        if cfg.get("max_episode_steps") is not None:
+            kwargs["max_episode_steps"] = int(cfg["max_episode_steps"])
+        env = gym.make(cfg["id"], **kwargs)
+        if cfg.get("action_repeat", 1) > 1:
+            env = ActionRepeat(env, int(cfg["action_repeat"]))
+        return Checkpointable(env)
+
+    return make
+
+
+def make_vector(cfg: Mapping[str, Any], *, num_envs: int) -> gym.vector.VectorEnv:
+    """A vector env with SAME_STEP autoreset: an episode's true last observation is in
+    info["final_obs"] and the returned observation is already the next episode's first."""
+    suite = cfg.get("suite", "gymnasium")
+    if suite == "atari":
+        from envs.atari import make_atari_vector
+
+        return make_atari_vector(cfg, num_envs=num_envs)
+    if suite != "gymnasium":
+        raise ValueError(f"env.suite={suite!r} is unknown; allowed: {', '.join(SUITES)}")
+    vectorization = cfg.get("vectorization", "sync")
+    if vectorization not in VECTORIZATIONS:
+        raise ValueError(f"env.vectorization={vectorization!r} is unknown; allowed: {', '.join(VECTORIZATIONS)}")
+    vector_cls = AsyncVectorEnv if vectorization == "async" and num_envs > 1 else SyncVectorEnv
+    factory = _gymnasium_factory(cfg)
+    return vector_cls([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def supports_state(envs: gym.vector.VectorEnv) -> bool:
+    """Whether the loop can checkpoint these envs mid-episode (every sub-env is Checkpointable)."""
+    try:
+        envs.get_attr("state_blob")
+    except AttributeError:
+        return False
+    return True

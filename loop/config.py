@@ -1,0 +1,101 @@
+"""Start-up validation: every mistake in a config is one line naming the key, before any work."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from agents import AGENTS, agent_class
+from envs.make import SUITES, VECTORIZATIONS
+from replay import KINDS
+
+REINITS = ("none", "fire", "reset", "snp", "head_reset", "redo", "pi")
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message is one line naming the key and what is allowed."""
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _positive_int(cfg: Mapping[str, Any], path: str, *, allow_zero: bool = False, allow_none: bool = False) -> None:
+    value = _get(cfg, path)
+    if value is None and allow_none:
+        return
+    low = 0 if allow_zero else 1
+    _require(isinstance(value, int) and not isinstance(value, bool) and value >= low,
+             f"{path}={value!r} must be an integer >= {low}")
+
+
+def _get(cfg: Mapping[str, Any], path: str) -> Any:
+    node: Any = cfg
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def _choice(cfg: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
+    value = _get(cfg, path)
+    _require(value in allowed, f"{path}={value!r} is unknown; allowed: {', '.join(allowed)}")
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Raise ConfigError on the first problem found; checks cost nothing and build nothing."""
+    _choice(cfg, "agent.name", tuple(AGENTS))
+    _choice(cfg, "reinit.name", REINITS)
+    _choice(cfg, "env.suite", SUITES)
+    _choice(cfg, "env.vectorization", VECTORIZATIONS)
+    _choice(cfg, "replay.kind", KINDS)
+    _require(isinstance(cfg["device"], str) and bool(DEVICE.match(cfg["device"])),
+             f"device={cfg['device']!r} is unknown; allowed: auto, cpu, cuda, cuda:N, mps")
+    for path in ("seed",):
+        _positive_int(cfg, path, allow_zero=True)
+    for path in ("total_env_steps", "env.num_envs", "env.eval_num_envs", "env.action_repeat", "replay.capacity",
+                 "replay.n_step", "eval.every_env_steps", "eval.episodes", "log.every_env_steps",
+                 "checkpoint.every_env_steps", "checkpoint.keep", "agent.batch_size"):
+        _positive_int(cfg, path)
+    _positive_int(cfg, "learning_starts", allow_zero=True)
+    _positive_int(cfg, "diagnostics.every_updates", allow_zero=True)
+    _positive_int(cfg, "env.max_episode_steps", allow_none=True)
+
+    ratio = cfg["replay_ratio"]
+    _require(isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio > 0,
+             f"replay_ratio={ratio!r} must be a number > 0 (gradient updates per env step)")
+    total, starts = cfg["total_env_steps"], cfg["learning_starts"]
+    _require(starts < total, f"learning_starts={starts} must be below total_env_steps={total}")
+    batch, repeat = cfg["agent"]["batch_size"], cfg["env"]["action_repeat"]
+    _require(cfg["replay"]["capacity"] >= batch,
+             f"replay.capacity={cfg['replay']['capacity']} must be >= agent.batch_size={batch}")
+    _require(starts >= batch * repeat,
+             f"learning_starts={starts} must be >= agent.batch_size * env.action_repeat = {batch * repeat} "
+             "so the first update has a full batch")
+    _validate_reinit(cfg)
+    _require(not (cfg.get("resume") and cfg.get("load_checkpoint")),
+             "resume and load_checkpoint exclude each other: resume continues a run, "
+             "load_checkpoint branches a new one")
+
+
+def _validate_reinit(cfg: Mapping[str, Any]) -> None:
+    reinit, total, starts = cfg["reinit"], cfg["total_env_steps"], cfg["learning_starts"]
+    name = reinit["name"]
+    allowed = getattr(agent_class(cfg["agent"]["name"]), "REINIT_METHODS", REINITS)
+    _require(name == "none" or name in allowed,
+             f"reinit={name!r} is not available for agent={cfg['agent']['name']}; allowed: none, {', '.join(allowed)}")
+    every = reinit.get("every_env_steps")
+    if every is not None:
+        _positive_int(cfg, "reinit.every_env_steps")
+        _require(every > starts, f"reinit.every_env_steps={every} must exceed learning_starts={starts}")
+    at = reinit.get("at_env_steps") or []
+    for step in at:
+        _require(isinstance(step, int) and starts < step <= total,
+                 f"reinit.at_env_steps contains {step!r}; each must be an integer in (learning_starts={starts}, "
+                 f"total_env_steps={total}]")
+    scheduled = every is not None or bool(at) or (cfg.get("load_checkpoint") and reinit.get("on_load", True))
+    _require(name == "none" or scheduled,
+             f"reinit={name} is never applied: set reinit.every_env_steps or reinit.at_env_steps "
+             "(or load_checkpoint with reinit.on_load=true)")

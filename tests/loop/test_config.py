@@ -1,0 +1,61 @@
+"""Fail fast: each bad value is one line naming the key (and the allowed values), before any work."""
+
+import pytest
+
+import agents
+from loop.config import ConfigError, validate
+from tests.loop.test_runner import make_cfg
+
+
+@pytest.fixture(autouse=True)
+def counting_agent(monkeypatch):
+    monkeypatch.setitem(agents.AGENTS, "counting", "tests.loop.fakes:CountingAgent")
+
+
+def valid_cfg(**overrides):
+    return make_cfg(**{"reinit.at_env_steps": [50], **overrides})
+
+
+def test_the_base_config_is_valid():
+    validate(valid_cfg())
+
+
+CASES = [
+    ({"agent.name": "ppo"}, "agent.name='ppo' is unknown; allowed: sac, dqn"),
+    ({"reinit.name": "dash"}, "reinit.name='dash' is unknown; allowed: none, fire"),
+    ({"reinit.name": "redo"}, "reinit='redo' is not available for agent=counting"),
+    ({"env.suite": "dmc"}, "env.suite='dmc' is unknown; allowed: gymnasium, atari"),
+    ({"env.vectorization": "ray"}, "env.vectorization='ray' is unknown"),
+    ({"replay.kind": "prioritized"}, "replay.kind='prioritized' is unknown; allowed: auto, uniform, atari"),
+    ({"device": "gpu"}, "device='gpu' is unknown"),
+    ({"seed": -1}, "seed=-1 must be an integer >= 0"),
+    ({"total_env_steps": -5}, "total_env_steps=-5 must be an integer >= 1"),
+    ({"total_env_steps": "1e6"}, "total_env_steps='1e6' must be an integer"),
+    ({"env.num_envs": 0}, "env.num_envs=0 must be an integer >= 1"),
+    ({"env.action_repeat": 1.5}, "env.action_repeat=1.5 must be an integer"),
+    ({"eval.episodes": 0}, "eval.episodes=0 must be an integer >= 1"),
+    ({"checkpoint.keep": 0}, "checkpoint.keep=0 must be an integer >= 1"),
+    ({"agent.batch_size": True}, "agent.batch_size=True must be an integer"),
+    ({"replay_ratio": 0}, "replay_ratio=0 must be a number > 0"),
+    ({"replay_ratio": "2"}, "replay_ratio='2' must be a number > 0"),
+    ({"learning_starts": 500}, "learning_starts=500 must be below total_env_steps=120"),
+    ({"replay.capacity": 2}, "replay.capacity=2 must be >= agent.batch_size=4"),
+    ({"learning_starts": 3}, "learning_starts=3 must be >= agent.batch_size * env.action_repeat = 4"),
+    ({"reinit.at_env_steps": [1000]}, "reinit.at_env_steps contains 1000"),
+    ({"reinit.at_env_steps": [5]}, "reinit.at_env_steps contains 5"),
+    ({"reinit.every_env_steps": 10}, "reinit.every_env_steps=10 must exceed learning_starts=12"),
+    ({"reinit.every_env_steps": -100}, "reinit.every_env_steps=-100 must be an integer >= 1"),
+    ({"reinit.at_env_steps": []}, "reinit=fire is never applied"),
+    ({"env.max_episode_steps": 0}, "env.max_episode_steps=0 must be an integer >= 1"),
+    ({"resume": "runs/a", "load_checkpoint": "x.pt"}, "resume and load_checkpoint"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), CASES, ids=[m.split("=")[0].split(" ")[0] for _, m in CASES])
+def test_bad_value_gives_one_line_naming_the_key(overrides, message):
+    cfg = valid_cfg(**overrides)
+    with pytest.raises(ConfigError) as error:
+        validate(cfg)
+    text = str(error.value)
+    assert message in text
+    assert "\n" not in text

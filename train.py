@@ -1,0 +1,77 @@
+"""Train an agent: `python train.py agent=sac env=h1-walk reinit=fire reinit.at_env_steps=[500000]`.
+
+Hydra composes configs/config.yaml with the chosen groups (agent/, env/, reinit/, experiment/);
+`--help` lists them, `--cfg job` prints the composed config. Resume a killed run with
+`resume=<run dir>`; branch a new run from a checkpoint with `load_checkpoint=<file.pt>`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
+from loop import checkpoint
+from loop.config import ConfigError, validate
+from loop.runner import Trainer
+
+# Overrides that may accompany resume=...; everything else comes from the run's saved config.
+RESUME_OVERRIDES = ("resume", "quiet", "device")
+
+
+def _fresh_run_dir(path: str) -> Path:
+    run_dir, n = Path(path), 1
+    while run_dir.exists():
+        run_dir, n = Path(f"{path}-{n}"), n + 1
+    return run_dir
+
+
+def _resume_config(run_dir: Path, composed: dict) -> dict:
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"resume={str(run_dir)!r} has no config.yaml; give a run directory made by train.py")
+    extra = [o for o in HydraConfig.get().overrides.task if o.split("=")[0].lstrip("+~") not in RESUME_OVERRIDES]
+    if extra:
+        raise ConfigError(f"resume takes the run's saved config; drop these overrides: {' '.join(extra)} "
+                          f"(allowed with resume: {', '.join(RESUME_OVERRIDES)})")
+    cfg = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    cfg.update({k: composed[k] for k in RESUME_OVERRIDES})
+    return cfg
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="config")
+def main(dict_cfg: DictConfig) -> dict:
+    cfg = OmegaConf.to_container(dict_cfg, resolve=True)
+    try:
+        if cfg["resume"]:
+            run_dir = Path(cfg["resume"])
+            cfg = _resume_config(run_dir, cfg)
+        validate(cfg)
+        if cfg["load_checkpoint"] and not Path(cfg["load_checkpoint"]).is_file():
+            raise ConfigError(f"load_checkpoint={cfg['load_checkpoint']!r} is not a file")
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+    if cfg["resume"]:
+        path, state = checkpoint.load_latest(run_dir / "checkpoints")
+        trainer = Trainer(cfg, run_dir)
+        trainer.resume(state)
+        print(f"resuming {run_dir} from {path.name} at env step {trainer.env_steps}", flush=True)
+    else:
+        run_dir = _fresh_run_dir(cfg["run_dir"])
+        trainer = Trainer(cfg, run_dir)
+        run_dir.mkdir(parents=True)
+        OmegaConf.save(OmegaConf.create(cfg), run_dir / "config.yaml")
+        if cfg["load_checkpoint"]:
+            trainer.branch_from(checkpoint.load(Path(cfg["load_checkpoint"])))
+        print(f"run directory: {run_dir}", flush=True)
+    return trainer.run()
+
+
+if __name__ == "__main__":
+    main()
