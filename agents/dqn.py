@@ -19,9 +19,10 @@ LOSSES = ("huber", "mse")
 REINIT_METHODS = ("fire", "reset", "snp", "head_reset", "redo", "pi")
 # Options each intervention accepts, with defaults (the FIRE paper's DQN semantics, spec §1.6, §1.7, §3).
 REINIT_OPTIONS: dict[str, dict[str, Any]] = {
-    "fire": {"linear": "reset", "iterations": 10, "conv_scale": "official", "reset_optimizer": False},
+    "fire": {"linear": "reset", "iterations": 10, "method": "newton_schulz", "conv_scale": "official",
+             "reset_optimizer": False},
     "reset": {"reset_optimizer": False},
-    "snp": {"shrink": 0.8, "reset_optimizer": False},
+    "snp": {"shrink": 0.8, "noise": "init", "noise_scale": 0.01, "reset_optimizer": False},
     "head_reset": {"reset_optimizer": False},
     "redo": {"tau": 0.1},
     "pi": {},
@@ -181,7 +182,7 @@ class DQN:
         if method == "fire":
             if opts["linear"] not in FIRE_LINEAR:
                 raise ValueError(f"DQN.reinit('fire'): linear={opts['linear']!r}; allowed: {FIRE_LINEAR}")
-            fire_kw = {"iterations": opts["iterations"], "conv_scale": opts["conv_scale"]}
+            fire_kw = {"iterations": opts["iterations"], "method": opts["method"], "conv_scale": opts["conv_scale"]}
             convs = fire.fire_(net, include=[nn.Conv2d], **fire_kw)
             if opts["linear"] == "reset":
                 linears = fire.reset_(net, snapshot, include=[nn.Linear])
@@ -191,7 +192,8 @@ class DQN:
         elif method == "reset":
             report = fire.reset_(net, snapshot)
         elif method == "snp":
-            convs = fire.shrink_perturb_(net, snapshot, shrink=opts["shrink"], include=[nn.Conv2d])
+            convs = fire.shrink_perturb_(net, snapshot, shrink=opts["shrink"], noise=opts["noise"],
+                                         noise_scale=opts["noise_scale"], include=[nn.Conv2d])
             report = fire.Report.merge(convs, fire.reset_(net, snapshot, include=[nn.Linear]))
         elif method == "head_reset":
             report = fire.head_reset_(net, snapshot, ["head"])

@@ -35,7 +35,8 @@ def make_vector(cfg: Mapping[str, Any], *, num_envs: int) -> gym.vector.VectorEn
     if suite == "atari":
         from envs.atari import make_atari_vector
 
-        return make_atari_vector(cfg, num_envs=num_envs)
+        return make_atari_vector(cfg["game"], num_envs, max_episode_steps=cfg.get("max_episode_steps"),
+                                 **(cfg.get("kwargs") or {}))
     if suite != "gymnasium":
         raise ValueError(f"env.suite={suite!r} is unknown; allowed: {', '.join(SUITES)}")
     vectorization = cfg.get("vectorization", "sync")

@@ -25,7 +25,7 @@ class RunLogger:
         self.start_env_steps = start_env_steps
         self.started = time.perf_counter()
         self.bar = tqdm(total=total_env_steps, initial=start_env_steps, unit="step", unit_scale=True,
-                        dynamic_ncols=True, smoothing=0.05, disable=quiet, desc="env steps")
+                        dynamic_ncols=True, smoothing=0.05, mininterval=0.5, disable=quiet, desc="env steps")
         self.postfix: dict[str, str] = {}
 
     def scalars(self, values: Mapping[str, float], env_steps: int) -> None:
@@ -36,9 +36,8 @@ class RunLogger:
         self.writer.add_text(tag, text, 0)
 
     def advance(self, env_steps: int) -> None:
-        self.bar.n = env_steps
         self.bar.set_postfix(self.postfix, refresh=False)
-        self.bar.refresh()
+        self.bar.update(env_steps - self.bar.n)  # redraws at most every mininterval
 
     def line(self, env_steps: int) -> None:
         """The quiet-mode progress line: env steps, SPS since start, latest figures, ETA."""

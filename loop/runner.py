@@ -109,7 +109,8 @@ class Trainer:
 
         reinit = cfg["reinit"]
         self.reinit_name = reinit["name"]
-        self.reinit_options = {k: v for k, v in reinit.items() if k not in REINIT_LOOP_KEYS}
+        # A null option means "the agent's paper default", so the agent never sees it.
+        self.reinit_options = {k: v for k, v in reinit.items() if k not in REINIT_LOOP_KEYS and v is not None}
         active = self.reinit_name != "none"
         self.reinit_schedule = EventSchedule(reinit.get("every_env_steps") if active else None,
                                              reinit.get("at_env_steps") or () if active else ())
@@ -355,7 +356,8 @@ class Trainer:
         envs, episodes = self.eval_envs, int(self.cfg["eval"]["episodes"])
         n = envs.num_envs
         quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
-        seed = int(np.random.SeedSequence([self.cfg["seed"], 1, self.env_steps]).generate_state(1)[0])
+        # Below 2**30 so that seed + env index stays a valid int32 seed (ALE's limit).
+        seed = int(np.random.SeedSequence([self.cfg["seed"], 1, self.env_steps]).generate_state(1)[0]) >> 2
         obs, _ = envs.reset(seed=seed)
         running, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
         finished = np.zeros(n, dtype=np.int64)

@@ -37,7 +37,7 @@ class AtariVectorEnv(VectorEnv):
         *,
         episodic_life: bool,
         agent_step_sticky_probability: float,
-        seed: int,
+        seed: int | None,
     ):
         self.ale_env = ale_env
         self.num_envs = ale_env.num_envs
@@ -113,7 +113,7 @@ class AtariVectorEnv(VectorEnv):
 def make_atari_vector(
     game: str,
     num_envs: int,
-    seed: int,
+    seed: int | None = None,
     *,
     frame_skip: int = 4,
     frame_size: int = 84,
@@ -135,7 +135,7 @@ def make_atari_vector(
     emulator frames (108k = 30 minutes of play); `max_episode_steps`, if given, counts agent steps and
     replaces it (max_episode_steps * frame_skip frames). `sticky_actions_at` is `frame` (ALE: each frame
     repeats the previous frame's action with probability p) or `agent_step` (each agent step repeats the
-    previous agent action with probability p). `seed` seeds this wrapper's RNG; pass it to `reset` too.
+    previous agent action with probability p). `seed` seeds this wrapper's RNG; `reset(seed=...)` reseeds it.
     """
     if game not in GAMES and game not in roms.get_all_rom_ids():
         raise ValueError(f"game={game!r} is not an ALE ROM id; allowed: snake_case ids such as {GAMES[:4]}")
