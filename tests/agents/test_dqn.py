@@ -1,25 +1,22 @@
 """DQN: TD targets and losses on hand-computed cases, epsilon schedule, target cadence, interventions."""
 
 import io
-from pathlib import Path
 
 import gymnasium
 import numpy as np
 import pytest
 import torch
-import yaml
 from torch import nn
 
 from agents.dqn import DQN
 from replay.base import Batch
+from tests.hydra_configs import compose
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "agent" / "dqn.yaml"
 OBS_SPACE = gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
 
 
 def make_agent(num_actions: int = 4, **overrides) -> DQN:
-    cfg = yaml.safe_load(CONFIG.read_text())
-    cfg.update(overrides)
+    cfg = {**compose("agent=dqn", "env=atari")["agent"], **overrides}
     torch.manual_seed(0)
     return DQN(OBS_SPACE, gymnasium.spaces.Discrete(num_actions), "cpu", **cfg)
 
