@@ -1,5 +1,5 @@
 """Environments: gymnasium tasks, HumanoidBench H1 tasks (registered as h1-*-v0), Atari via ale-py."""
 
-from envs.make import make_vector, supports_state
+from envs.make import make_vector, normalized_score, supports_state
 
-__all__ = ["make_vector", "supports_state"]
+__all__ = ["make_vector", "normalized_score", "supports_state"]

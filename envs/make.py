@@ -54,3 +54,13 @@ def supports_state(envs: gym.vector.VectorEnv) -> bool:
     except AttributeError:
         return False
     return True
+
+
+def normalized_score(cfg: Mapping[str, Any], episodic_return: float) -> float | None:
+    """The suite's normalised score of a mean return: human-normalised for Atari (random 0, human 1);
+    None where the suite has no reference scores."""
+    if cfg.get("suite") == "atari":
+        from envs.atari import REFERENCE_SCORES, human_normalized_score
+
+        return human_normalized_score(cfg["game"], episodic_return) if cfg["game"] in REFERENCE_SCORES else None
+    return None

@@ -56,12 +56,21 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for path in ("seed",):
         _positive_int(cfg, path, allow_zero=True)
     for path in ("total_env_steps", "env.num_envs", "env.eval_num_envs", "env.action_repeat", "replay.capacity",
-                 "replay.n_step", "eval.every_env_steps", "eval.episodes", "log.every_env_steps",
+                 "replay.n_step", "eval.every_env_steps", "log.every_env_steps",
                  "checkpoint.every_env_steps", "checkpoint.keep", "agent.batch_size"):
         _positive_int(cfg, path)
     _positive_int(cfg, "learning_starts", allow_zero=True)
     _positive_int(cfg, "diagnostics.every_updates", allow_zero=True)
     _positive_int(cfg, "env.max_episode_steps", allow_none=True)
+    _positive_int(cfg, "eval.episodes", allow_none=True)
+    _positive_int(cfg, "eval.max_env_steps", allow_none=True)
+    _require(cfg["eval"]["episodes"] is not None or cfg["eval"]["max_env_steps"] is not None,
+             "eval.episodes=null needs eval.max_env_steps (an evaluation must end)")
+    if cfg["env"]["suite"] == "atari":
+        from envs.atari import GAMES
+
+        _require(cfg["env"].get("game") in GAMES,
+                 f"env.game={cfg['env'].get('game')!r} is unknown; allowed: {', '.join(GAMES)}")
 
     ratio = cfg["replay_ratio"]
     _require(isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio > 0,

@@ -23,7 +23,7 @@ import torch
 from omegaconf import OmegaConf
 
 from agents import make_agent
-from envs import make_vector, supports_state
+from envs import make_vector, normalized_score, supports_state
 from loop import checkpoint
 from loop.logger import RunLogger
 from loop.schedule import EventSchedule, UpdateBudget
@@ -31,8 +31,9 @@ from replay import make_replay
 
 REINIT_LOOP_KEYS = ("name", "every_env_steps", "at_env_steps", "on_load")
 FORMAT = 1
-# SIGTERM: scheduler kill or `kill`; SIGUSR1: SLURM's warning before the time limit (--signal=USR1@90).
-PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+# SIGTERM: scheduler kill or `kill`; SIGUSR1: SLURM's warning before the time limit (--signal=USR1@90);
+# SIGUSR2: submitit's preemption signal (its handler requeues the job; we chain to it after checkpointing).
+PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 
 class NonFiniteError(RuntimeError):
@@ -192,7 +193,7 @@ class Trainer:
         Returns the final evaluation's figures ({} when preempted)."""
         self.logger = RunLogger(self.run_dir, self.total_env_steps, self.env_steps,
                                 quiet=bool(self.cfg.get("quiet")), purge_step=self.purge_step)
-        if self.purge_step is None:
+        if not self.purge_step:  # a new run (purge_step 0 restarts one in place), not a resumed one
             self.logger.text("config", "```yaml\n" + OmegaConf.to_yaml(OmegaConf.create(self.cfg)) + "\n```")
         if self.obs is None:
             self.obs, _ = self.envs.reset(seed=self.cfg["seed"])
@@ -220,7 +221,8 @@ class Trainer:
                     path = self.save_checkpoint()
                     self.logger.message(f"{signal.Signals(self.stop_signal).name} at env step {self.env_steps}: "
                                         f"saved {path}; continue with resume={self.run_dir}")
-                    return {}
+                    final_eval = {}
+                    break
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
@@ -228,6 +230,9 @@ class Trainer:
             self.envs.close()
             if self.eval_envs is not None:
                 self.eval_envs.close()
+        previous = handlers.get(self.stop_signal)
+        if callable(previous):  # e.g. submitit's: it requeues the job, which then resumes our checkpoint
+            previous(self.stop_signal, None)
         return final_eval
 
     def _catch_preemption(self) -> dict[int, Any]:
@@ -349,22 +354,27 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- eval, checkpoints
     def evaluate(self) -> dict[str, float]:
-        """`eval.episodes` episodes of the deterministic policy on separate envs, seeded per evaluation
-        so that resumed and uninterrupted runs evaluate identically."""
+        """`eval.episodes` episodes of the deterministic policy on separate envs, or as many as finish
+        within `eval.max_env_steps` (summed over the eval envs; unfinished episodes are not counted), seeded
+        per evaluation so that resumed and uninterrupted runs evaluate identically."""
         if self.eval_envs is None:
             self.eval_envs = make_vector(self.cfg["env"], num_envs=int(self.cfg["env"]["eval_num_envs"]))
-        envs, episodes = self.eval_envs, int(self.cfg["eval"]["episodes"])
+        envs, episodes = self.eval_envs, self.cfg["eval"]["episodes"]
+        step_budget = self.cfg["eval"].get("max_env_steps") or np.inf
         n = envs.num_envs
-        quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
+        quota = np.full(n, np.iinfo(np.int64).max) if episodes is None else \
+            np.array([episodes // n + (i < episodes % n) for i in range(n)])
         # Below 2**30 so that seed + env index stays a valid int32 seed (ALE's limit).
         seed = int(np.random.SeedSequence([self.cfg["seed"], 1, self.env_steps]).generate_state(1)[0]) >> 2
         obs, _ = envs.reset(seed=seed)
         running, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
         finished = np.zeros(n, dtype=np.int64)
         returns, episode_lengths = [], []
-        while (finished < quota).any():
+        steps = 0
+        while (finished < quota).any() and steps < step_budget:
             actions = self.agent.act(obs, env_steps=self.env_steps, explore=False)
             obs, rewards, terminations, truncations, infos = envs.step(actions)
+            steps += n * self.action_repeat
             running += rewards
             lengths += 1
             for i in np.flatnonzero(infos.get("game_over", terminations | truncations)):
@@ -373,9 +383,16 @@ class Trainer:
                     episode_lengths.append(lengths[i] * self.action_repeat)
                     finished[i] += 1
                 running[i], lengths[i] = 0.0, 0
+        if not returns:
+            self.logger.message(f"[eval] no episode finished within eval.max_env_steps={step_budget}")
+            return {}
         figures = {"eval/episodic_return": float(np.mean(returns)),
                    "eval/episodic_return_std": float(np.std(returns)),
-                   "eval/episodic_length": float(np.mean(episode_lengths))}
+                   "eval/episodic_length": float(np.mean(episode_lengths)),
+                   "eval/episodes": float(len(returns))}
+        score = normalized_score(self.cfg["env"], figures["eval/episodic_return"])
+        if score is not None:
+            figures["eval/normalized_score"] = score
         self.logger.scalars(figures, self.env_steps)
         self.logger.postfix["eval"] = f"{figures['eval/episodic_return']:.1f}"
         self.logger.line(self.env_steps)

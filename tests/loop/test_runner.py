@@ -9,6 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import agents
 import loop.runner
 from loop import checkpoint
+from loop.logger import RunLogger
 from loop.runner import Trainer
 from tests.loop.fakes import ListReplay
 
@@ -28,7 +29,7 @@ def make_cfg(**overrides):
                 "kwargs": {}},
         "reinit": {"name": "fire", "every_env_steps": None, "at_env_steps": [], "on_load": True},
         "replay": {"kind": "uniform", "capacity": 1000, "n_step": 1},
-        "eval": {"every_env_steps": 60, "episodes": 2},
+        "eval": {"every_env_steps": 60, "episodes": 2, "max_env_steps": None},
         "diagnostics": {"every_updates": 10},
         "log": {"every_env_steps": 20},
         "checkpoint": {"every_env_steps": 60, "keep": 5},
@@ -139,6 +140,30 @@ def test_sigterm_checkpoints_and_stops_then_resume_finishes(tmp_path):
     assert resumed.run()["eval/episodic_return"] < 0
 
 
+def test_submitit_style_handler_runs_after_our_checkpoint(tmp_path):
+    import os
+    import signal
+
+    trainer = Trainer(make_cfg(**{"reinit.name": "none"}), tmp_path)
+    act, seen = trainer._act, []
+
+    def act_then_signal():
+        act()
+        if trainer.env_steps == 30:
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+    def requeue(signum, _frame):  # what submitit's handler does: requeue, relying on our checkpoint
+        seen.append((signum, [p.name for p in checkpoint.list_checkpoints(tmp_path / "checkpoints")]))
+
+    trainer._act = act_then_signal
+    previous = signal.signal(signal.SIGUSR2, requeue)
+    try:
+        assert trainer.run() == {}
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert seen == [(signal.SIGUSR2, ["step_000000000030.pt"])]
+
+
 def test_nan_loss_stops_with_named_metric_and_keeps_good_checkpoint(tmp_path):
     cfg = make_cfg(**{"reinit.name": "none", "checkpoint.every_env_steps": 20})
     trainer = Trainer(cfg, tmp_path)
@@ -173,3 +198,14 @@ def test_nan_observation_stops_naming_the_env(tmp_path):
     trainer.envs.step = step_poisoned
     with pytest.raises(loop.runner.NonFiniteError, match=r"non-finite observation from env\(s\) \[1\] at env step 10"):
         trainer.run()
+
+
+def test_evaluation_with_a_step_budget_counts_only_finished_episodes(tmp_path):
+    # The FIRE DQN protocol: evaluate a fixed number of env steps, average the episodes that finished.
+    cfg = make_cfg(**{"eval.episodes": None, "eval.max_env_steps": 60, "env.eval_num_envs": 2,
+                      "reinit.name": "none"})
+    trainer = Trainer(cfg, tmp_path)
+    trainer.logger = RunLogger(tmp_path, 120, 0, quiet=True)
+    figures = trainer.evaluate()
+    # 2 envs x 30 steps each; episodes last 25 steps, so each env finishes exactly one.
+    assert figures["eval/episodes"] == 2 and figures["eval/episodic_length"] == 25
