@@ -85,6 +85,9 @@ def main(dict_cfg: DictConfig) -> dict:
 
     if run_dir:
         path, state = checkpoint.load_latest(run_dir / "checkpoints")
+        if state["env_steps"] >= cfg["total_env_steps"]:
+            print(f"{run_dir} already finished at env step {state['env_steps']}", flush=True)
+            return {}
         trainer = Trainer(cfg, run_dir)
         trainer.resume(state)
         print(f"resuming {run_dir} from {path.name} at env step {trainer.env_steps}", flush=True)
