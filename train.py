@@ -9,10 +9,14 @@ config, and starts it otherwise; it needs a fixed `run_dir` (no ${now:...}).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-import hydra
+if "DISPLAY" not in os.environ:  # headless: offscreen MuJoCo rendering (eval videos) through EGL
+    os.environ.setdefault("MUJOCO_GL", "egl")
+
+import hydra  # noqa: E402  (after MUJOCO_GL: MuJoCo reads it when first imported)
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
