@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
 from loop import checkpoint
 from loop.config import ConfigError, validate
-from loop.runner import Trainer
+from loop.runner import NonFiniteError, Trainer
 
 # Overrides that may accompany resume=...; everything else comes from the run's saved config.
 RESUME_OVERRIDES = ("resume", "quiet", "device")
@@ -107,7 +107,11 @@ def main(dict_cfg: DictConfig) -> dict:
         if cfg["load_checkpoint"]:
             trainer.branch_from(checkpoint.load(Path(cfg["load_checkpoint"])))
         print(f"run directory: {run_dir}", flush=True)
-    return trainer.run()
+    try:
+        return trainer.run()
+    except (NonFiniteError, checkpoint.CheckpointWriteError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
