@@ -1,0 +1,90 @@
+"""Shared pieces of the benchmarks: interleaved repeated timing, medians, RSS, the machine line, tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def interleaved(candidates: Mapping[str, Callable[[], float | None]], repeats: int) -> dict[str, list[float]]:
+    """Run every candidate `repeats` times, alternating A B A B ... (the order flips each round).
+
+    The CPU is shared with other jobs, so a slow spell hits both candidates of a round instead of one
+    whole series. A candidate returns its own measurement (e.g. seconds of its timed part) or None, in
+    which case its wall time is recorded.
+    """
+    results: dict[str, list[float]] = {name: [] for name in candidates}
+    names = list(candidates)
+    for round_ in range(repeats):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            value = candidates[name]()
+            results[name].append(time.perf_counter() - start if value is None else value)
+    return results
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def time_per_call(fn: Callable[[], object], calls: int, warmup: int = 2) -> float:
+    """Median-free mean seconds per call of fn over `calls` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (VmRSS in /proc/self/status, Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("VmRSS not found in /proc/self/status")
+
+
+def machine() -> str:
+    """One line naming the CPU, cores, load and library versions the figures were measured on."""
+    model = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{model}, {os.cpu_count()} cores, load {load:.1f}, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads)")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-markdown table, so the output can be pasted into bench/README.md."""
+    cells = [[str(c) for c in headers]] + [[f"{c:.3g}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def compose(*overrides: str) -> dict:
+    """The resolved config of `python train.py <overrides>`, as a plain dict (validated like train.py)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from loop.config import validate
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cfg = OmegaConf.to_container(hydra_compose(config_name="config", overrides=list(overrides)), resolve=True)
+    validate(cfg)
+    return cfg
