@@ -88,3 +88,13 @@ def compose(*overrides: str) -> dict:
         cfg = OmegaConf.to_container(hydra_compose(config_name="config", overrides=list(overrides)), resolve=True)
     validate(cfg)
     return cfg
+
+
+def add_threads_option(parser) -> None:
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1: on a shared 2-core CPU, 2 threads spin "
+                             "on each other and on other jobs; both candidates always get the same)")
+
+
+def set_threads(n: int) -> None:
+    torch.set_num_threads(n)

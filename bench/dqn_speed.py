@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from agents.dqn import DQN
-from bench.common import compose, interleaved, machine, median, table, time_per_call
+from bench.common import add_threads_option, compose, interleaved, machine, median, set_threads, table, time_per_call
 from bench.reference import cleanrl_dqn
 from loop.runner import Trainer
 from replay.atari import AtariReplay
@@ -170,7 +170,9 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=1_000, help="random-action env steps first")
     parser.add_argument("--repeats", type=int, default=3, help="alternating repeats per candidate")
     parser.add_argument("--skip-loop", action="store_true", help="learner and roofline figures only")
+    add_threads_option(parser)
     args = parser.parse_args()
+    set_threads(args.threads)
     if args.quick:
         args.env_steps, args.learning_starts, args.repeats = 160, 128, 1
     calls = 3 if args.quick else 20

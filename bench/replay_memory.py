@@ -21,7 +21,7 @@ import gc
 import gymnasium as gym
 import numpy as np
 
-from bench.common import interleaved, machine, median, rss_bytes, table, time_per_call
+from bench.common import add_threads_option, interleaved, machine, median, rss_bytes, set_threads, table, time_per_call
 from bench.reference.cleanrl_dqn import ReplayBuffer
 from replay.atari import AtariReplay
 
@@ -80,7 +80,9 @@ def main() -> None:
     parser.add_argument("--reference-capacity", type=int, default=20_000)
     parser.add_argument("--episode-steps", type=int, default=1_000, help="agent steps per episode while filling")
     parser.add_argument("--repeats", type=int, default=5, help="alternating sampling rounds")
+    add_threads_option(parser)
     args = parser.parse_args()
+    set_threads(args.threads)
     if args.quick:
         args.capacity, args.reference_capacity, args.repeats = 20_000, 4_000, 1
     calls = 50 if args.quick else 500

@@ -40,10 +40,15 @@ def newton_schulz(W: Tensor, iterations: int = 10, eps: float = 1e-7) -> Tensor:
     wide = X.shape[-2] < X.shape[-1]
     if wide:
         X = X.mT
+    # One contiguous (batch, m, n) block: CPU bmm on strided batches (conv taps after a movedim, or the
+    # transpose above) copies every matrix on its own, which made batched taps no faster than a loop.
+    tall_shape = X.shape
+    X = X.reshape(-1, *tall_shape[-2:]).contiguous()
     X = X / (torch.linalg.matrix_norm(X, keepdim=True) + eps)
     for _ in range(iterations):
-        gram = X.mT @ X  # (..., n, n) with n = min(m, n) of the original
-        X = NS_A * X + NS_B * (X @ gram)
+        gram = X.mT @ X  # (batch, n, n) with n = min(m, n) of the original
+        X = torch.baddbmm(X, X, gram, beta=NS_A, alpha=NS_B)  # NS_A * X + NS_B * (X @ gram)
+    X = X.reshape(tall_shape)
     if wide:
         X = X.mT
     return X.to(W.dtype)

@@ -74,6 +74,20 @@ def test_batched_call_equals_a_loop_over_matrices():
     torch.testing.assert_close(polar_svd(W), looped_svd, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("wide", [False, True])
+def test_strided_batches_as_fire_conv_makes_them_equal_a_loop(wide):
+    # fire_conv hands newton_schulz a movedim view (taps first, non-contiguous), the layout that once
+    # took a slow per-matrix copy path; values must not depend on the layout.
+    kernel = torch.randn(6, 10, 3, 2, generator=torch.Generator().manual_seed(4))
+    if wide:
+        kernel = kernel.transpose(0, 1)
+    taps = kernel.movedim((0, 1), (-2, -1))  # (3, 2, d_out, d_in), strided
+    assert not taps.is_contiguous()
+    looped = torch.stack([torch.stack([newton_schulz(w.contiguous()) for w in row]) for row in taps])
+    torch.testing.assert_close(newton_schulz(taps), looped, atol=1e-6, rtol=0)
+    assert newton_schulz(taps).shape == taps.shape
+
+
 def test_each_matrix_of_a_batch_is_normalised_on_its_own():
     W = torch.randn(2, 8, 8, generator=torch.Generator().manual_seed(3))
     W[1] *= 1000.0
