@@ -10,7 +10,7 @@ obs and next_obs), measured the same way at `--reference-capacity` (its 1M size,
 Sampling latency: median over alternating rounds of `sample(32)`, to torch tensors, both buffers.
 
     python -m bench.replay_memory            # 1M capacity (~7 GB resident; takes a minute)
-    python -m bench.replay_memory --quick    # 20k capacity
+    python -m bench.replay_memory --quick    # 8k capacity
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def reference_array_bytes(buffer: ReplayBuffer) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20k capacity, few sampling rounds")
+    parser.add_argument("--quick", action="store_true", help="8k capacity, one sampling round")
     parser.add_argument("--capacity", type=int, default=1_000_000)
     parser.add_argument("--reference-capacity", type=int, default=20_000)
     parser.add_argument("--episode-steps", type=int, default=1_000, help="agent steps per episode while filling")
@@ -84,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     set_threads(args.threads)
     if args.quick:
-        args.capacity, args.reference_capacity, args.repeats = 20_000, 4_000, 1
+        args.capacity, args.reference_capacity, args.repeats = 8_000, 2_000, 1
     calls = 50 if args.quick else 500
 
     reference, reference_rss = measure_reference(args.reference_capacity, args.episode_steps)
