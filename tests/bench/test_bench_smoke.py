@@ -32,6 +32,11 @@ def test_replay_memory_quick_prints_both_buffers():
     assert "ours (replay/atari.py)" in out and "SB3-style (CleanRL)" in out and "KB/transition" in out
 
 
+def test_h1_speed_quick_prints_overhead_and_vector_rates():
+    out = run_quick("bench.h1_speed")
+    assert "overhead over physics" in out and "2 envs, async" in out
+
+
 @pytest.mark.slow
 def test_fire_speed_quick_prints_tables():
     out = run_quick("bench.fire_speed")
