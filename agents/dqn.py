@@ -30,6 +30,13 @@ REINIT_OPTIONS: dict[str, dict[str, Any]] = {
 FIRE_LINEAR = ("reset", "orthogonalize")
 
 
+def fused_adam_supported(device: torch.device) -> bool:
+    """Fused Adam exists for CUDA, and for CPU from torch 2.4 on."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
+
+
 class DQN:
     """Deep Q-learning for discrete actions on uint8 frame stacks.
 
@@ -53,13 +60,16 @@ class DQN:
         self.device = torch.device(device)
         self.num_actions = int(action_space.n)
         self.batch_size = cfg["batch_size"]
+        # NHWC conv weights on CPU: oneDNN's channels-last kernels make an update ~1.3x faster there
+        # (bench/dqn_speed.py); values are the same, only the layout of the weights differs.
+        layout = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.q_network = QNetwork(self.num_actions, observation_space.shape[0], cfg["hidden_dim"], cfg["dueling"]).to(
-            self.device
+            self.device, memory_format=layout
         )
         self.init_snapshot = fire.InitSnapshot.capture(self.q_network)
         self.target_q_network = QNetwork(
             self.num_actions, observation_space.shape[0], cfg["hidden_dim"], cfg["dueling"]
-        ).to(self.device)
+        ).to(self.device, memory_format=layout)
         self.target_q_network.requires_grad_(False)
         self._sync_target()
         self.optimizer = self._make_optimizer()
@@ -92,7 +102,9 @@ class DQN:
 
     def _make_optimizer(self) -> torch.optim.Adam:
         trainable = [p for p in self.q_network.parameters() if p.requires_grad]
-        return torch.optim.Adam(trainable, lr=self.cfg["learning_rate"], eps=self.cfg["adam_eps"])
+        # One fused kernel instead of a chain of foreach ops: the same Adam, ~1.1x faster updates on CPU.
+        return torch.optim.Adam(trainable, lr=self.cfg["learning_rate"], eps=self.cfg["adam_eps"],
+                                fused=fused_adam_supported(self.device))
 
     @torch.no_grad()
     def _sync_target(self) -> None:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from agents.dqn import DQN
+from agents.nature_cnn import QNetwork
 from replay.base import Batch
 from tests.hydra_configs import compose
 
@@ -288,3 +289,26 @@ def test_nature_cnn_init_and_shapes():
             bound = np.sqrt(6 / (m.weight[0].numel() + m.weight[:, 0].numel()))  # Xavier-uniform bound
             assert m.weight.abs().max().item() <= bound
             assert m.weight.abs().max().item() > 0.9 * bound
+
+
+def test_cpu_speed_layout_and_fused_adam_give_the_plain_update():
+    # The agent keeps conv weights channels-last and uses fused Adam on CPU (speed only): one update
+    # must match a plain contiguous network with foreach Adam from the same weights.
+    agent = make_agent()
+    assert agent.q_network.encoder[0].weight.is_contiguous(memory_format=torch.channels_last)
+    plain = QNetwork(4)
+    plain.load_state_dict(agent.q_network.state_dict())
+    plain_target = QNetwork(4)
+    plain_target.load_state_dict(agent.target_q_network.state_dict())
+    optimizer = torch.optim.Adam(plain.parameters(), lr=agent.cfg["learning_rate"], eps=agent.cfg["adam_eps"],
+                                 foreach=True)
+    batch = random_batch()
+    agent.update(batch)
+    with torch.no_grad():
+        target = batch.rewards.sign() + batch.discounts * plain_target(batch.next_obs).max(dim=1).values
+    q = plain(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+    optimizer.zero_grad()
+    torch.nn.functional.smooth_l1_loss(q, target).backward()
+    optimizer.step()
+    for (name, ours), theirs in zip(agent.q_network.state_dict().items(), plain.state_dict().values(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6, msg=name)
