@@ -98,3 +98,19 @@ def add_threads_option(parser) -> None:
 
 def set_threads(n: int) -> None:
     torch.set_num_threads(n)
+
+
+def time_trainer(*overrides: str) -> float:
+    """Seconds of `Trainer.run()` for `python train.py <overrides>`, training steps only: the final
+    evaluation and checkpoint are stubbed out (the CleanRL-style references have neither)."""
+    import tempfile
+
+    from loop.runner import Trainer
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(compose(*overrides, "device=cpu", "quiet=true", f"run_dir={run_dir}"), Path(run_dir))
+        trainer.evaluate = dict  # returns {}: no evaluation episodes
+        trainer.save_checkpoint = lambda: Path(run_dir)
+        start = time.perf_counter()
+        trainer.run()
+        return time.perf_counter() - start

@@ -16,9 +16,6 @@ Measured in one process, the two candidates alternating and repeated (the CPU is
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -26,9 +23,18 @@ import torch
 from torch import nn
 
 from agents.dqn import DQN
-from bench.common import add_threads_option, compose, interleaved, machine, median, set_threads, table, time_per_call
+from bench.common import (
+    add_threads_option,
+    compose,
+    interleaved,
+    machine,
+    median,
+    set_threads,
+    table,
+    time_per_call,
+    time_trainer,
+)
 from bench.reference import cleanrl_dqn
-from loop.runner import Trainer
 from replay.atari import AtariReplay
 
 GAME = "breakout"
@@ -37,27 +43,14 @@ NUM_ENVS = 4
 BATCH = 32
 
 
-def trainer_config(total_env_steps: int, learning_starts: int, run_dir: Path) -> dict:
+def run_trainer(total_env_steps: int, learning_starts: int) -> float:
     """Paper DQN settings; the env protocol matches the reference's wrappers (no-op starts, episodic life,
     no sticky actions, no fire reset)."""
-    return compose(
+    return time_trainer(
         "agent=dqn", "env=atari", f"env.game={GAME}", "env.kwargs.fire_reset=false", f"env.num_envs={NUM_ENVS}",
         "replay_ratio=1", f"agent.batch_size={BATCH}", f"total_env_steps={total_env_steps}",
         f"learning_starts={learning_starts}", f"replay.capacity={max(total_env_steps, 4 * BATCH)}",
-        "device=cpu", "quiet=true", f"run_dir={run_dir}",
     )  # fmt: skip
-
-
-def run_trainer(total_env_steps: int, learning_starts: int) -> float:
-    """Seconds of Trainer.run() for the training steps only: the final evaluation and checkpoint are
-    not part of the loop being compared (CleanRL has neither)."""
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(trainer_config(total_env_steps, learning_starts, Path(run_dir)), Path(run_dir))
-        trainer.evaluate = dict  # returns {}: no evaluation episodes
-        trainer.save_checkpoint = lambda: Path(run_dir)
-        start = time.perf_counter()
-        trainer.run()
-        return time.perf_counter() - start
 
 
 def run_reference(total_env_steps: int, learning_starts: int) -> float:
