@@ -3,6 +3,7 @@
 Also checks the pieces a benchmark's figures rest on: the per-tap reference equals fire_conv, the FLOP
 count of a Nature-CNN update, the reference replay's layout."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,13 @@ def test_fire_speed_quick_prints_tables():
 def test_dqn_speed_quick_prints_loop_and_roofline():
     out = run_quick("bench.dqn_speed")
     assert "roofline updates/s" in out and "end to end, RR 1" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("agents.sac") is None, reason="SAC (agents/sac.py) is not merged yet")
+def test_sac_speed_quick_prints_loop_ratios():
+    out = run_quick("bench.sac_speed")
+    assert "end to end, UTD 1" in out
 
 
 def test_per_tap_reference_equals_batched_fire_conv():
