@@ -251,8 +251,10 @@ def run(args: Args) -> dict[str, float]:
 
     obs, _ = envs.reset(seed=args.seed)
     for global_step in range(0, args.total_timesteps, args.num_envs):
+        # The FIRE paper's schedule: epsilon held at start_e until learning starts, then the linear decay
+        # (CleanRL decays from step 0), so that both loops act alike in short benchmark runs.
         epsilon = linear_schedule(args.start_e, args.end_e, args.exploration_fraction * args.total_timesteps,
-                                  global_step)
+                                  max(global_step - args.learning_starts, 0))
         if random.random() < epsilon:
             actions = np.array([envs.single_action_space.sample() for _ in range(envs.num_envs)])
         else:
