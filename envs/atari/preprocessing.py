@@ -96,7 +96,8 @@ class ALEPreprocessing(gym.Wrapper):
     """ale-py's vector-env preprocessing for one game; observations (frame_stack, size, size) uint8.
 
     `env` must be ale-py's AtariEnv made with frameskip=1, obs_type="grayscale" and no ALE frame limit
-    (`make_atari_env` does it). Rewards are raw sums over the skipped frames. `info["lives"]` as ALE's.
+    (`make_atari_env` does it). Rewards are raw sums over the skipped frames; `info` holds the C++ env's
+    int32 `lives`, `frame_number` and `episode_frame_number`.
     """
 
     def __init__(
@@ -136,26 +137,26 @@ class ALEPreprocessing(gym.Wrapper):
             self.ale.setInt("random_seed", int(seed))
             self.ale.loadROM(self.rom_path)
             self.noop_rng = seeded_mt19937(int(seed))
-        screen, info = self.env.reset()
+        screen, _ = self.env.reset()
         if self.fire_action is not None:
-            screen, _, _, _, info = self.env.step(self.fire_action)
+            screen, *_ = self.env.step(self.fire_action)
         # The C++ env draws 0..noop_max-1 no-op frames (single frames, not agent steps), FIRE counting as one.
         noops = cpp_uniform_int(self.noop_rng, max(self.noop_max, 1)) - (self.fire_action is not None)
         for _ in range(noops):
-            screen, _, game_over, _, info = self.env.step(0)
+            screen, _, game_over, *_ = self.env.step(0)
             if game_over:
-                screen, info = self.env.reset()
+                screen, _ = self.env.reset()
         self.screens[0] = screen
         self.screens[1] = 0
         self.stack[:] = 0
         self._push_screen()
         self.episode_frames = 0
-        return self.stack.copy(), info
+        return self.stack.copy(), self._info()
 
     def step(self, action: int):
         reward, game_over = 0.0, False
         for frames_left in range(self.frame_skip, 0, -1):
-            screen, frame_reward, game_over, _, info = self.env.step(action)
+            screen, frame_reward, game_over, *_ = self.env.step(action)
             reward += frame_reward
             self.episode_frames += 1
             if game_over or self.episode_frames >= self.max_episode_frames:
@@ -165,7 +166,11 @@ class ALEPreprocessing(gym.Wrapper):
                 self.screens[frames_left - 1] = screen
         self._push_screen()
         truncated = self.episode_frames >= self.max_episode_frames and not game_over
-        return self.stack.copy(), reward, game_over, truncated, info
+        return self.stack.copy(), reward, game_over, truncated, self._info()
+
+    def _info(self) -> dict[str, np.int32]:
+        return {"lives": np.int32(self.ale.lives()), "frame_number": np.int32(self.ale.getFrameNumber()),
+                "episode_frame_number": np.int32(self.ale.getEpisodeFrameNumber())}
 
     def _push_screen(self) -> None:
         np.maximum(self.screens[0], self.screens[1], out=self.screens[0])  # in place, as the C++ env does
