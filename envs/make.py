@@ -36,7 +36,7 @@ def make_vector(cfg: Mapping[str, Any], *, num_envs: int) -> gym.vector.VectorEn
         from envs.atari import make_atari_vector
 
         return make_atari_vector(cfg["game"], num_envs, max_episode_steps=cfg.get("max_episode_steps"),
-                                 **(cfg.get("kwargs") or {}))
+                                 vectorization=cfg.get("vectorization", "sync"), **(cfg.get("kwargs") or {}))
     if suite != "gymnasium":
         raise ValueError(f"env.suite={suite!r} is unknown; allowed: {', '.join(SUITES)}")
     vectorization = cfg.get("vectorization", "sync")
