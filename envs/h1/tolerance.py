@@ -49,14 +49,21 @@ def tolerance(x, bounds=(0.0, 0.0), margin=0.0, sigmoid="gaussian", value_at_mar
         raise ValueError(f"margin={margin!r} must be >= 0")
     if sigmoid not in SIGMOIDS:
         raise ValueError(f"sigmoid={sigmoid!r} is unknown; allowed: {', '.join(SIGMOIDS)}")
-    low_v = 0.0 if sigmoid in _FINITE_SUPPORT else np.nextafter(0.0, 1.0)
-    if margin > 0 and not low_v <= value_at_margin < 1:
-        raise ValueError(f"value_at_margin={value_at_margin!r} must be in [{low_v:g}, 1) for sigmoid {sigmoid!r}")
-    x_arr = np.asarray(x, dtype=np.float64)
-    inside = (lo <= x_arr) & (x_arr <= hi)
+    if margin > 0 and not (0 <= value_at_margin < 1 and (value_at_margin > 0 or sigmoid in _FINITE_SUPPORT)):
+        allowed = "[0, 1)" if sigmoid in _FINITE_SUPPORT else "(0, 1)"
+        raise ValueError(f"value_at_margin={value_at_margin!r} must be in {allowed} for sigmoid {sigmoid!r}")
+    if np.ndim(x) == 0:
+        # Scalar fast path (rewards call this a few times per env step): same formulas, no arrays.
+        x = float(x)
+        if lo <= x <= hi:
+            return 1.0
+        if margin == 0:
+            return 0.0
+        distance = (lo - x if x < lo else x - hi) / margin
+        return float(_sigmoid(distance, value_at_margin, sigmoid))
+    x = np.asarray(x, dtype=np.float64)
+    inside = (lo <= x) & (x <= hi)
     if margin == 0:
-        value = np.where(inside, 1.0, 0.0)
-    else:
-        distance = np.where(x_arr < lo, lo - x_arr, x_arr - hi) / margin
-        value = np.where(inside, 1.0, _sigmoid(distance, value_at_margin, sigmoid))
-    return float(value) if np.ndim(x) == 0 else value
+        return np.where(inside, 1.0, 0.0)
+    distance = np.where(x < lo, lo - x, x - hi) / margin
+    return np.where(inside, 1.0, _sigmoid(distance, value_at_margin, sigmoid))
