@@ -23,6 +23,7 @@ class _Balance(Task):
 
     success_bar = 800.0
     pelvis_position = (-0.1, 0.0, 1.38)  # feet on the board
+    contact_terms = frozenset({"terminated"})
     ball_is_free: bool
 
     def add_scene(self, spec):

@@ -17,6 +17,7 @@ class Hurdle(Task):
     name = "hurdle"
     success_bar = 700.0
     random_score = 2.214
+    contact_terms = frozenset({"wall_collision_discount"})
     speed = 5.0
     HURDLE_X = tuple(7.0 * i for i in range(1, 11))
     HURDLE_HALF_SIZE = (0.03, 5.0, 0.1875)

@@ -48,6 +48,7 @@ class Maze(Task):
     name = "maze"
     success_bar = 1200.0
     random_score = 106.441
+    contact_terms = frozenset({"wall_collision_discount"})
 
     def __init__(self):
         self.stage = 0

@@ -19,6 +19,7 @@ class Pole(Task):
     name = "pole"
     success_bar = 700.0
     random_score = 20.09
+    contact_terms = frozenset({"collision_discount"})
     speed = 0.5
     ROWS = 41  # row r at x = r m; odd rows hold 4 poles, even rows 3, staggered
     ODD_ROW_Y = (2.25, 0.75, -0.75, -2.25)
