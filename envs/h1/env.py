@@ -68,6 +68,11 @@ class H1Env(gym.Env):
         self.render_mode, self.width, self.height = render_mode, width, height
         self._renderer: mujoco.Renderer | None = None  # created on first render
 
+    @property
+    def dt(self) -> float:
+        """Seconds of simulated time per env step (0.02)."""
+        return self.model.opt.timestep * FRAME_SKIP
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         model, data = self.model, self.data

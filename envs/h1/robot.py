@@ -76,6 +76,7 @@ _HULL_LINKS = ["pelvis", "torso_link"] + [
     for link in ("hip_roll", "hip_pitch", "knee", "shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow")
 ]
 _COLLISION_GROUP = 3
+HAND_POS = (0.31, 0.0, -0.01)  # in the elbow link frame
 
 
 def menagerie_h1_path() -> str:
@@ -122,8 +123,10 @@ def _add_sites_and_sensors(spec: mujoco.MjSpec) -> None:
         spec.body(f"{side}_ankle_link").add_site(name=f"{side}_foot", pos=(0, 0, -0.05))
     spec.body("torso_link").add_site(name="head", pos=(0, 0, 0.70))
     for side in ("left", "right"):
-        hand = spec.body(f"{side}_elbow_link").add_body(name=f"{side}_hand", pos=(0.31, 0, -0.01))
-        hand.add_site(name=f"{side}_hand")
+        # The hand site sits on the elbow link; the massless hand body there carries a sensor.
+        elbow = spec.body(f"{side}_elbow_link")
+        elbow.add_site(name=f"{side}_hand", pos=HAND_POS)
+        elbow.add_body(name=f"{side}_hand", pos=HAND_POS)
     sensor = mujoco.mjtSensor
     for side in ("left", "right"):
         spec.add_sensor(name=f"{side}_foot_touch", type=sensor.mjSENS_TOUCH, objtype=mujoco.mjtObj.mjOBJ_SITE,
