@@ -5,23 +5,22 @@ from __future__ import annotations
 import mujoco
 
 from envs.h1 import rewards
-from envs.h1.task import Task, register_task
+from envs.h1.task import register_task
+from envs.h1.tasks.locomotion import Stand
 from envs.h1.tasks.scene import FLOOR_GEOM, add_box, contact_pairs
 
 BOARD_HEIGHT = 0.37  # m, board centre; its top face is at 0.40
 BOARD_HALF_SIZE = (0.15, 0.55, 0.03)  # 30 cm along x, 1.1 m along y
 BALL_RADIUS = 0.17
 DENSITY = 1000.0  # kg/m³, MuJoCo's default: board 19.8 kg, ball 20.58 kg as in the benchmark
-# Standing on the board raises the head by the board height.
-STAND_HEIGHT_ON_BOARD = rewards.STAND_HEIGHT + BOARD_HEIGHT
 
 
-class _Balance(Task):
+class _Balance(Stand):
     """Stand's reward with the head bound raised by the board height. The episode ends when the
     pelvis drops below 0.8 m, the robot touches the ball, or anything but the ball touches the
     floor (a foot stepping off, or the board tipping over)."""
 
-    success_bar = 800.0
+    stand_height = rewards.STAND_HEIGHT + BOARD_HEIGHT
     pelvis_position = (-0.1, 0.0, 1.38)  # feet on the board
     contact_terms = frozenset({"terminated"})
     ball_is_free: bool
@@ -29,8 +28,8 @@ class _Balance(Task):
     def add_scene(self, spec):
         board = spec.worldbody.add_body(name="stand_board", pos=(0.0, 0.0, BOARD_HEIGHT))
         board.add_freejoint(name="free_stand_board")
-        add_box(board, (0.0, 0.0, 0.0), BOARD_HALF_SIZE, name="stand_board_collision",
-                rgba=(0.6, 0.45, 0.3, 1.0)).density = DENSITY
+        add_box(board, (0.0, 0.0, 0.0), BOARD_HALF_SIZE, name="stand_board_collision", density=DENSITY,
+                rgba=(0.6, 0.45, 0.3, 1.0))
         ball = spec.worldbody.add_body(name="rolling_pivot", pos=(0.0, 0.0, BALL_RADIUS))
         if self.ball_is_free:
             ball.add_freejoint(name="free_rolling_pivot")
@@ -40,23 +39,6 @@ class _Balance(Task):
     def bind(self, model):
         self.board_geom = model.geom("stand_board_collision").id
         self.ball_geom = model.geom("pivot_sphere_collision").id
-
-    def reward(self, model, data):
-        robot = self.robot
-        standing = rewards.standing(robot.head_height(data), height=STAND_HEIGHT_ON_BOARD)
-        upright = rewards.upright(robot.torso_upright(data))
-        small_control = rewards.small_control(robot.actuator_force(data))
-        vx, vy, _ = robot.com_velocity(data)
-        dont_move = rewards.dont_move(vx, vy)
-        stand_reward = standing * upright
-        info = {
-            "small_control": small_control,
-            "stand_reward": stand_reward,
-            "dont_move": dont_move,
-            "standing": standing,
-            "upright": upright,
-        }
-        return small_control * stand_reward * dont_move, info
 
     def terminated(self, model, data) -> bool:
         if data.qpos[2] < 0.8:

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from envs.h1 import rewards
-from envs.h1.task import Task, register_task
+from envs.h1.task import register_task
+from envs.h1.tasks.locomotion import Run
 from envs.h1.tasks.scene import add_box, geom_mask, touches
 
 WALL_DISCOUNT = 0.1  # reward factor while any barrier is touched
 
 
 @register_task
-class Hurdle(Task):
-    """Run's reward (upright threshold 0.8 instead of 0.9) times 0.1 while the robot touches a side
-    or back barrier; hitting a hurdle is not discounted. Ends when the pelvis drops below 0.2 m."""
+class Hurdle(Run):
+    """Run's reward, with upright threshold 0.8 instead of 0.9, times 0.1 while the robot touches a
+    side or back barrier; hitting a hurdle is not discounted. Ends when the pelvis drops below 0.2 m."""
 
     name = "hurdle"
-    success_bar = 700.0
     random_score = 2.214
+    upright_threshold = 0.8
     contact_terms = frozenset({"wall_collision_discount"})
-    speed = 5.0
     HURDLE_X = tuple(7.0 * i for i in range(1, 11))
     HURDLE_HALF_SIZE = (0.03, 5.0, 0.1875)
     # name -> (centre, half-sizes): side barriers with inner faces at y = ±4.45 over
@@ -40,22 +39,7 @@ class Hurdle(Task):
         self.barrier_mask = geom_mask(model, (model.geom(name).id for name in self.BARRIERS))
 
     def reward(self, model, data):
-        robot = self.robot
-        standing = rewards.standing(robot.head_height(data))
-        upright = rewards.upright(robot.torso_upright(data), threshold=0.8)
-        small_control = rewards.small_control(robot.actuator_force(data))
-        move = rewards.move(robot.com_velocity(data)[0], self.speed)
+        run_reward, info = super().reward(model, data)
         wall_collision_discount = WALL_DISCOUNT if touches(data, self.barrier_mask) else 1.0
-        stand_reward = standing * upright
-        info = {
-            "stand_reward": stand_reward,
-            "small_control": small_control,
-            "move": move,
-            "standing": standing,
-            "upright": upright,
-            "wall_collision_discount": wall_collision_discount,
-        }
-        return small_control * stand_reward * move * wall_collision_discount, info
-
-    def terminated(self, model, data) -> bool:
-        return bool(data.qpos[2] < 0.2)
+        info["wall_collision_discount"] = wall_collision_discount
+        return run_reward * wall_collision_discount, info

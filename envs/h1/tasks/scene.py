@@ -16,10 +16,10 @@ FLOOR_GEOM = 0  # the robot spec adds the floor plane first, so it is geom 0 (sp
 Vec3 = tuple[float, float, float]
 
 
-def add_box(body: mujoco.MjsBody, centre: Vec3, half_size: Vec3, name: str = "",
-            rgba: tuple[float, float, float, float] = (0.7, 0.7, 0.7, 1.0)) -> mujoco.MjsGeom:
-    """A colliding box on `body` (the world body for static scenery), centre in the body frame."""
-    return body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, pos=centre, size=half_size, rgba=rgba)
+def add_box(body: mujoco.MjsBody, centre: Vec3, half_size: Vec3, name: str = "", **attributes) -> mujoco.MjsGeom:
+    """A colliding box on `body` (the world body for static scenery), centre in the body frame;
+    `attributes` go to `MjsBody.add_geom` (rgba, density...)."""
+    return body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, pos=centre, size=half_size, **attributes)
 
 
 def geom_mask(model: mujoco.MjModel, geom_ids: Iterable[int]) -> np.ndarray:
