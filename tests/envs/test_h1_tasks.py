@@ -11,6 +11,7 @@ import json
 import pickle
 from functools import cache
 
+import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from envs.h1 import H1Env, gym_id
 from envs.h1.tasks import maze as maze_module
 from envs.h1.tasks.maze import CHECKPOINTS
+from envs.snapshot import Checkpointable
 
 # Keyframe pose in action units (spec §2.1): the servos then hold the initial pose.
 HOLD_ACTION = np.array(
@@ -362,13 +364,25 @@ def test_maze_proximity_and_wall_discount():
     assert info["wall_collision_discount"] == 0.1
 
 
-def test_maze_state_survives_pickling():
+def test_maze_state_survives_pickling_and_env_snapshots():
     env = env_for("maze")
     env.reset(seed=0)
     env.task.reward(env.model, _maze_at((0.0, 0.0)).data)
     env.task.reward(env.model, _maze_at((3.0, 0.0)).data)
     clone = pickle.loads(pickle.dumps(env.task))
     assert clone.stage == 2 and tuple(clone.direction) == (0.0, 1.0)
+
+    # A snapshot taken at stage 0 brings the first-step bonus back.
+    snapshotted = Checkpointable(gym.make("h1-maze-v0"))
+    snapshotted.reset(seed=0)
+    blob = snapshotted.state_blob
+    first = snapshotted.step(ZERO_ACTION)
+    assert first[4]["stage_convert_reward"] == 100 and snapshotted.unwrapped.task.stage == 1
+    snapshotted.state_blob = blob
+    assert snapshotted.unwrapped.task.stage == 0
+    again = snapshotted.step(ZERO_ACTION)
+    assert again[1] == first[1]
+    np.testing.assert_array_equal(again[0], first[0])
 
 
 # --------------------------------------------------------------------------- balance termination
