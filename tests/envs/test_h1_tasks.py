@@ -566,3 +566,21 @@ def test_reach_observation_goal_and_reward():
     reward, info = task.reward(model, data)
     assert info["motion_penalty"] == pytest.approx(100.0) and reward == pytest.approx(5 * pelvis_up - 0.01)
     assert not task.terminated(model, data)
+
+
+@pytest.mark.parametrize("task", sorted(OBS_DIMS))
+def test_random_actions_keep_rewards_in_their_ranges(task):
+    """Per-step reward in [0, 1] (maze: plus its one-off bonus; reach: at most 20), SC in [0.8, 1]."""
+    env = env_for(task)
+    env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        _, reward, terminated, _, info = env.step(rng.uniform(-1, 1, 19).astype(np.float32))
+        if task == "reach":
+            assert reward <= 20.0
+            continue
+        bonus = info.get("stage_convert_reward", 0.0)
+        assert 0.0 <= reward - bonus <= 1.0
+        assert 0.8 <= info["small_control"] <= 1.0
+        if terminated:
+            env.reset()
