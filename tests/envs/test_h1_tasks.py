@@ -81,6 +81,7 @@ def test_observation_dims_and_registration(task):
     assert obs.shape == env.observation_space.shape == (OBS_DIMS[task],) and obs.dtype == np.float64
     assert info == {}
     assert env.action_space.shape == (19,)
+    assert env.model.geom(0).name == "floor"  # scene geoms come after it: "geom 0 is the floor" rules hold
     obs, reward, terminated, truncated, info = env.step(ZERO_ACTION)
     assert obs.shape == (OBS_DIMS[task],) and np.isfinite(reward) and not truncated
     assert gym_id(task) == f"h1-{task}-v0"
