@@ -541,6 +541,19 @@ def test_sit_reward_at_a_hand_computed_state():
     assert env.task.terminated(env.model, env.data)
 
 
+def test_sit_hard_reward_follows_the_moved_chair():
+    env = env_for("sit_hard")
+    qpos = env.init_qpos.copy()
+    qpos[:3] = (1.0, 0.5, 0.70)  # pelvis at sitting height...
+    set_state(env, qpos, np.zeros(env.model.nv))
+    _, info = env.task.reward(env.model, env.data)
+    assert info["sit_reward"] < 0.6  # ...but away from the chair: only the height term scores
+    qpos[26:29] = (1.0, 0.5, 0.0)  # chair moved under the pelvis
+    set_state(env, qpos)
+    _, info = env.task.reward(env.model, env.data)
+    assert info["sit_reward"] == pytest.approx(1.0)
+
+
 def test_reach_observation_goal_and_reward():
     env = env_for("reach")
     goals = []
