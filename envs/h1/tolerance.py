@@ -20,7 +20,8 @@ def _sigmoid(d: np.ndarray, value_at_margin: float, sigmoid: str) -> np.ndarray:
         scale = np.sqrt(-2 * np.log(v))
         return np.exp(-0.5 * (d * scale) ** 2)
     if sigmoid == "hyperbolic":
-        return 1 / np.cosh(d * np.arccosh(1 / v))
+        with np.errstate(over="ignore"):  # cosh overflows to inf far out: the value is then 0, as it should be
+            return 1 / np.cosh(d * np.arccosh(1 / v))
     if sigmoid == "long_tail":
         return 1 / ((d * np.sqrt(1 / v - 1)) ** 2 + 1)
     if sigmoid == "reciprocal":
