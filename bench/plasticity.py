@@ -42,23 +42,23 @@ RESULTS = Path(__file__).parent / "results"
 class Config:
     seeds: int = 5
     """Independent repetitions per method (network init, labels, data subset and order)."""
-    width: int = 256
+    width: int = 128
     """Hidden units per layer."""
     learning_rate: float = 1e-3
     """Adam step size, both experiments."""
-    batch_size: int = 64
+    batch_size: int = 128
     """Examples per gradient step, both experiments."""
     memorise_samples: int = 512
     """(a) Fixed inputs whose labels are redrawn every task."""
-    memorise_tasks: int = 12
+    memorise_tasks: int = 15
     """(a) Number of labellings; interventions happen before tasks 2..memorise_tasks."""
     memorise_steps: int = 400
     """(a) Gradient steps per task (the fixed budget)."""
     warm_fraction: float = 0.1
     """(b) Fraction of the training set seen in the warm-start phase."""
-    warm_epochs: int = 300
+    warm_epochs: int = 1000
     """(b) Epochs over that fraction before the intervention."""
-    full_epochs: int = 30
+    full_epochs: int = 20
     """(b) Epochs over the full training set after it."""
     shrink: float = 0.8
     """Shrink & perturb: theta <- (1 - shrink) theta + shrink theta_0."""
@@ -66,7 +66,7 @@ class Config:
     """ReDo: recycle units whose normalised mean |activation| is <= tau."""
 
 
-QUICK = Config(seeds=2, width=32, memorise_samples=64, memorise_tasks=3, memorise_steps=20,
+QUICK = Config(seeds=2, width=32, batch_size=32, memorise_samples=64, memorise_tasks=3, memorise_steps=20,
                warm_epochs=3, full_epochs=2)
 
 
@@ -190,7 +190,7 @@ def warm_start_run(method: str, seed: int, config: Config, x: Tensor, y: Tensor)
     return curve, diagnostics
 
 
-def run(config: Config, methods: tuple[str, ...] = METHODS, log=print) -> dict:
+def run(config: Config, methods: tuple[str, ...] = METHODS) -> dict:
     """Both experiments for every method and seed: {"memorise"|"warm_start": {method: {"curves":
     (seeds, points) array, "diagnostics": [per-seed {layer: {...}}]}}}."""
     x, y = digits()
@@ -203,8 +203,8 @@ def run(config: Config, methods: tuple[str, ...] = METHODS, log=print) -> dict:
             outputs = [one_seed(method, seed) for seed in range(config.seeds)]
             results[name][method] = {"curves": np.array([curve for curve, _ in outputs]),
                                      "diagnostics": [diag for _, diag in outputs]}
-            log(f"{name:10s} {method:15s} final {results[name][method]['curves'][:, -1].mean():.3f} "
-                f"({time.perf_counter() - start:.1f} s)")
+            print(f"{name:10s} {method:15s} final {results[name][method]['curves'][:, -1].mean():.3f} "
+                  f"({time.perf_counter() - start:.1f} s)", flush=True)
     return results
 
 
@@ -297,10 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     config = QUICK if args.quick else Config()
     if args.seeds is not None:
         config = replace(config, seeds=args.seeds)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: threads cost more than they save, and the CPU is shared
-    start = time.perf_counter()
-    results = run(config)
-    seconds = time.perf_counter() - start
+    try:
+        start = time.perf_counter()
+        results = run(config)
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
     args.out.mkdir(parents=True, exist_ok=True)
     draw(results, args.out / "plasticity.png")
     (args.out / "plasticity.md").write_text(report(results, config, seconds))
