@@ -24,13 +24,16 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
 import fire
+from tools.markdown import markdown_table
 from tools.stats import bootstrap_mean_ci
 
 METHODS = ("none", "fire", "reset", "shrink_perturb", "redo")
@@ -245,16 +248,8 @@ def diagnostics_table(results: dict, experiment: str) -> list[dict[str, str]]:
     return rows
 
 
-def markdown(rows: list[dict[str, str]]) -> str:
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row[k] for k in header) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def draw(results: dict, out: Path) -> None:
-    import matplotlib.pyplot as plt
-
+    """(a) accuracy at the end of each task and (b) test accuracy per epoch after the intervention."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     for method in results["memorise"]:
         for ax, name in ((left, "memorise"), (right, "warm_start")):
@@ -277,14 +272,14 @@ def report(results: dict, config: Config, seconds: float) -> str:
     return (
         "# CPU plasticity benchmark (`python -m bench.plasticity`)\n\n"
         f"Settings: {settings}. Wall time {seconds:.0f} s. Cells: mean over seeds "
-        "[95 % percentile-bootstrap CI].\n\n" + markdown(summary_table(results))
+        "[95 % percentile-bootstrap CI].\n\n" + markdown_table(pd.DataFrame(summary_table(results)))
         + "\n## Diagnostics at the last intervention of (a) (before task "
         f"{config.memorise_tasks}), means over seeds\n\n"
         "DfI = ||W W^T - I||_F^2 on the small side; dormant = fraction of tau=0.1-dormant ReLU units on the "
         "task's inputs; normalized_sfe = SFE(before, after) / SFE(before, theta_0).\n\n"
-        + markdown(diagnostics_table(results, "memorise"))
+        + markdown_table(pd.DataFrame(diagnostics_table(results, "memorise")))
         + "\n## Diagnostics at the intervention of (b) (after the 10 % phase), means over seeds\n\n"
-        + markdown(diagnostics_table(results, "warm_start"))
+        + markdown_table(pd.DataFrame(diagnostics_table(results, "warm_start")))
     )
 
 

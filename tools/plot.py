@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from tools.markdown import markdown_table
 from tools.runs import Run, align, curve, find_runs, intervention_steps, load_run, read_scalars
 from tools.stats import bootstrap_mean_ci
 
@@ -100,23 +101,17 @@ def final_table(finals: pd.DataFrame, columns: Sequence[str] = ("final",), reps:
     return pd.DataFrame(rows)
 
 
-def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub markdown table; floats shown with `digits` significant digits."""
-    def cell(value) -> str:
-        if isinstance(value, float | np.floating):
-            return f"{value:.{digits}g}"
-        return str(value)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
 def _interventions_by_panel(curves: Sequence[RunCurve]) -> dict[str, dict[str, set[int]]]:
     marks: dict[str, dict[str, set[int]]] = {}
     for c in curves:
         marks.setdefault(c.run.env, {}).setdefault(c.run.method, set()).update(c.interventions)
     return marks
+
+
+def _colours(methods) -> dict[str, str]:
+    """The same colour for a method in every panel and figure: matplotlib's cycle over sorted names."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {method: cycle[i % len(cycle)] for i, method in enumerate(sorted(set(methods)))}
 
 
 def draw_curves(table: pd.DataFrame, curves: Sequence[RunCurve], tag: str, out: Path) -> None:
@@ -125,14 +120,13 @@ def draw_curves(table: pd.DataFrame, curves: Sequence[RunCurve], tag: str, out: 
     columns = min(3, len(envs))
     rows = math.ceil(len(envs) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
-    methods = sorted(table["method"].unique())
-    colours = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10, strict=False))
+    colours = _colours(table["method"])
     marks = _interventions_by_panel(curves)
     for ax, env in zip(axes.flat, envs, strict=False):
-        for method, rows_ in table[table["env"] == env].groupby("method"):
+        for method, points in table[table["env"] == env].groupby("method"):
             colour = colours[method]
-            ax.plot(rows_["step"], rows_["mean"], color=colour, label=f"{method} (n={rows_['seeds'].max()})")
-            ax.fill_between(rows_["step"], rows_["low"], rows_["high"], color=colour, alpha=0.2, linewidth=0)
+            ax.plot(points["step"], points["mean"], color=colour, label=f"{method} (n={points['seeds'].max()})")
+            ax.fill_between(points["step"], points["low"], points["high"], color=colour, alpha=0.2, linewidth=0)
             for step in sorted(marks[env].get(method, ())):
                 ax.axvline(step, color=colour, linestyle=":", linewidth=1)
         ax.set_title(env)
@@ -151,7 +145,7 @@ def draw_aggregates(aggregates: pd.DataFrame, profiles: tuple[dict, dict], taus:
     metrics = list(dict.fromkeys(aggregates["metric"]))
     fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4 * (len(metrics) + 1), 3.2))
     methods = sorted(aggregates["method"].unique())
-    colours = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10, strict=False))
+    colours = _colours(methods)
     for ax, metric in zip(axes, metrics, strict=False):
         rows = aggregates[aggregates["metric"] == metric].set_index("method").loc[methods]
         for y, (method, row) in enumerate(rows.iterrows()):
