@@ -9,17 +9,21 @@ config, and starts it otherwise; it needs a fixed `run_dir` (no ${now:...}).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-import hydra
+if "DISPLAY" not in os.environ:  # headless: offscreen MuJoCo rendering (eval videos) through EGL
+    os.environ.setdefault("MUJOCO_GL", "egl")
+
+import hydra  # noqa: E402  (after MUJOCO_GL: MuJoCo reads it when first imported)
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
 from loop import checkpoint
 from loop.config import ConfigError, validate
-from loop.runner import Trainer
+from loop.runner import NonFiniteError, Trainer
 
 # Overrides that may accompany resume=...; everything else comes from the run's saved config.
 RESUME_OVERRIDES = ("resume", "quiet", "device")
@@ -85,6 +89,9 @@ def main(dict_cfg: DictConfig) -> dict:
 
     if run_dir:
         path, state = checkpoint.load_latest(run_dir / "checkpoints")
+        if state["env_steps"] >= cfg["total_env_steps"]:
+            print(f"{run_dir} already finished at env step {state['env_steps']}", flush=True)
+            return {}
         trainer = Trainer(cfg, run_dir)
         trainer.resume(state)
         print(f"resuming {run_dir} from {path.name} at env step {trainer.env_steps}", flush=True)
@@ -100,7 +107,11 @@ def main(dict_cfg: DictConfig) -> dict:
         if cfg["load_checkpoint"]:
             trainer.branch_from(checkpoint.load(Path(cfg["load_checkpoint"])))
         print(f"run directory: {run_dir}", flush=True)
-    return trainer.run()
+    try:
+        return trainer.run()
+    except (NonFiniteError, checkpoint.CheckpointWriteError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

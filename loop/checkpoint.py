@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,10 @@ from typing import Any
 import torch
 
 _NAME = re.compile(r"^step_(\d+)\.pt$")
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, quota); the previous checkpoints are intact."""
 
 
 def checkpoint_path(directory: Path, env_steps: int) -> Path:
@@ -32,8 +38,14 @@ def save(state: dict[str, Any], directory: Path, env_steps: int, keep: int) -> P
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            good = list_checkpoints(directory)
+            raise CheckpointWriteError(
+                exc.errno, f"checkpoint at env step {env_steps} not written to {directory}: {os.strerror(exc.errno)} "
+                f"({shutil.disk_usage(directory).free / 2**30:.2f} GiB free); last good checkpoint: "
+                f"{good[-1].name if good else 'none'} (free space, then resume=<run dir>)") from exc
         raise
     _fsync_dir(directory)
     for old in list_checkpoints(directory)[:-keep]:

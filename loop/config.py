@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -66,6 +67,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _positive_int(cfg, "eval.max_env_steps", allow_none=True)
     _require(cfg["eval"]["episodes"] is not None or cfg["eval"]["max_env_steps"] is not None,
              "eval.episodes=null needs eval.max_env_steps (an evaluation must end)")
+    if cfg["eval"].get("video"):
+        _positive_int(cfg, "eval.video_max_steps")
+        _require(importlib.util.find_spec("imageio_ffmpeg") is not None,
+                 "eval.video=true needs imageio-ffmpeg: pip install -e '.[video]'")
     if cfg["env"]["suite"] == "atari":
         from envs.atari import GAMES
 

@@ -27,6 +27,7 @@ from envs import make_vector, normalized_score, supports_state
 from loop import checkpoint
 from loop.logger import RunLogger
 from loop.schedule import EventSchedule, UpdateBudget
+from loop.video import VideoRecorder
 from replay import make_replay
 
 REINIT_LOOP_KEYS = ("name", "every_env_steps", "at_env_steps", "on_load")
@@ -100,6 +101,7 @@ class Trainer:
         self.env_steps_per_vector_step = self.num_envs * self.action_repeat
         self.envs = make_vector(env_cfg, num_envs=self.num_envs)
         self.eval_envs: gym.vector.VectorEnv | None = None
+        self.video: VideoRecorder | None = None
         self.action_space = self.envs.single_action_space
 
         self.agent = make_agent(cfg["agent"], self.envs.single_observation_space, self.action_space, self.device)
@@ -230,6 +232,8 @@ class Trainer:
             self.envs.close()
             if self.eval_envs is not None:
                 self.eval_envs.close()
+            if self.video is not None:
+                self.video.close()
         previous = handlers.get(self.stop_signal)
         if callable(previous):  # e.g. submitit's: it requeues the job, which then resumes our checkpoint
             previous(self.stop_signal, None)
@@ -383,6 +387,8 @@ class Trainer:
                     episode_lengths.append(lengths[i] * self.action_repeat)
                     finished[i] += 1
                 running[i], lengths[i] = 0.0, 0
+        if self.cfg["eval"].get("video"):
+            self._record_video(seed)
         if not returns:
             self.logger.message(f"[eval] no episode finished within eval.max_env_steps={step_budget}")
             return {}
@@ -397,6 +403,13 @@ class Trainer:
         self.logger.postfix["eval"] = f"{figures['eval/episodic_return']:.1f}"
         self.logger.line(self.env_steps)
         return figures
+
+    def _record_video(self, seed: int) -> None:
+        if self.video is None:
+            self.video = VideoRecorder(self.cfg["env"], int(self.cfg["eval"].get("video_max_steps", 1000)))
+        path = self.run_dir / "videos" / f"eval_step_{self.env_steps:012d}.mp4"
+        frames = self.video.record(self.agent, env_steps=self.env_steps, seed=seed, path=path)
+        self.logger.message(f"[eval] video {path} ({frames} frames)")
 
     def save_checkpoint(self) -> Path:
         cfg = self.cfg["checkpoint"]

@@ -1,0 +1,77 @@
+"""train.py end to end, as users type it: TensorBoard contract, fail-fast errors, multirun sweeps, resume=auto."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+# A DQN run small enough for CI: 600 env steps of Pong on 4 envs, learning from step 200.
+TINY_DQN = ["agent=dqn", "env=atari", "env.game=pong", "total_env_steps=600", "learning_starts=200",
+            "replay.capacity=2000", "eval.every_env_steps=600", "eval.episodes=null", "eval.max_env_steps=400",
+            "checkpoint.every_env_steps=300", "log.every_env_steps=100", "diagnostics.every_updates=100",
+            "quiet=true"]
+
+
+def train(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *overrides], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def scalar_tags(run_dir: Path) -> dict[str, list[int]]:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {tag: [e.step for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_dqn_run_writes_the_logging_contract(tmp_path):
+    result = train(*TINY_DQN, "reinit=fire", "reinit.at_env_steps=[400]", f"run_dir={tmp_path}/run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    tags = scalar_tags(tmp_path / "run")
+    for prefix in ("charts/SPS", "losses/td_loss", "plasticity/", "reinit/event", "perf/"):
+        assert any(t.startswith(prefix) for t in tags), (prefix, sorted(tags))
+    assert tags["reinit/event"] == [400]
+    assert max(tags["charts/SPS"]) <= 600
+    assert (tmp_path / "run" / "config.yaml").is_file()
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "step_000000000300.pt", "step_000000000600.pt"]
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("agent=ppo", "Could not find 'agent/ppo'"),
+    ("reinit=fire", "reinit=fire is never applied"),
+    ("reinit=fire reinit.at_env_steps=[5000]", "reinit.at_env_steps contains 5000"),
+    ("env.game=pacman", "env.game='pacman' is unknown"),
+    ("replay.capacity=16", "replay.capacity=16 must be >= agent.batch_size=32"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, override, message):
+    result = train(*TINY_DQN, *override.split(), f"run_dir={tmp_path}/run", cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multirun_sweep_with_the_local_launcher_and_auto_resume(tmp_path):
+    sweep = ["-m", *TINY_DQN, "seed=0,1", "hydra/launcher=local", "resume=auto",
+             f"run_dir={tmp_path}/runs/" + "${env.name}/seed${seed}"]
+    first = train(*sweep, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    runs = sorted(p.name for p in (tmp_path / "runs" / "pong").iterdir())
+    assert runs == ["seed0", "seed1"]
+    # A re-launched sweep (e.g. a requeued SLURM array) finds finished runs and leaves them as they are.
+    again = train(*sweep, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already finished at env step 600") == 2
+    assert sorted(p.name for p in (tmp_path / "runs" / "pong").iterdir()) == ["seed0", "seed1"]
+
+
+def test_help_lists_the_config_groups(tmp_path):
+    result = train("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    for group, option in [("agent", "dqn"), ("agent/net", "simba"), ("env", "h1-walk"), ("env", "atari_machado"),
+                          ("reinit", "fire"), ("experiment", "fire_dqn_atari"), ("sweep", "atari26")]:
+        assert any(line.startswith(f"{group}: ") and option in line for line in lines), (group, option)
+    assert "python train.py agent=sac env=h1-walk" in result.stdout  # the usage header
