@@ -1,11 +1,11 @@
 """Atari 2600 games on ale-py (native vector env, or a snapshottable Python twin), DQN preprocessing, scores.
 
 `make_atari_vector(game, num_envs, seed, backend=..., **protocol)` returns a gymnasium VectorEnv in
-SAME_STEP autoreset mode: (num_envs, 4, 84, 84) uint8 grayscale stacks, frame skip 4 with a max-pool over the last two frames,
-raw (unclipped) rewards, `info["final_obs"]`/`info["_final_obs"]` at episode ends and `info["game_over"]`
-for logging whole games. Units: one env step of this env is one agent step (= `frame_skip` frames); the
-configs set action_repeat: 1 so the loop's `env_steps` are agent steps, as in the FIRE paper (2.5M agent
-steps = 10M frames).
+SAME_STEP autoreset mode: (num_envs, 4, 84, 84) uint8 grayscale stacks, frame skip 4 with a max-pool over
+the last two frames, raw (unclipped) rewards, `info["final_obs"]`/`info["_final_obs"]` at episode ends and
+`info["game_over"]` for logging whole games. Units: one env step of this env is one agent step
+(= `frame_skip` frames); the configs set action_repeat: 1 so the loop's `env_steps` are agent steps, as in
+the FIRE paper (2.5M agent steps = 10M frames).
 
 Where ale-py's vector env cannot express a setting, and what we do instead:
 

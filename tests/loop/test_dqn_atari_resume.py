@@ -3,6 +3,13 @@ ends with the same weights, optimiser, replay and TensorBoard scalars as an unin
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -19,15 +26,21 @@ KILLED_AT = 100
 TIMING_TAGS = ("charts/SPS", "perf/")
 
 
+TINY_RUN = (
+    "agent=dqn", "env=atari", "env.game=pong", "env.kwargs.backend=gymnasium", "env.num_envs=2",
+    "env.eval_num_envs=1", "env.kwargs.max_episode_frames=80", "seed=7", "device=cpu", "quiet=true",
+    f"total_env_steps={TOTAL}", "learning_starts=64", "replay_ratio=0.25", "replay.capacity=400",
+    "agent.target_update_env_steps=50", "agent.exploration_env_steps=60", "eval.every_env_steps=60",
+    "eval.episodes=null", "eval.max_env_steps=20", "diagnostics.every_updates=12", "log.every_env_steps=20",
+    "checkpoint.every_env_steps=40", "checkpoint.keep=2",
+)
+# SVD polar factors: exact and quick on a busy CPU; which polar method FIRE uses is beside the point here.
+FIRE_ACROSS_THE_STOP = ("reinit=fire", "reinit.method=svd", "reinit.at_env_steps=[70,130]")
+REPO = Path(__file__).resolve().parents[2]
+
+
 def dqn_config(*overrides: str) -> dict:
-    return compose(
-        "agent=dqn", "env=atari", "env.game=pong", "env.kwargs.backend=gymnasium", "env.num_envs=2",
-        "env.eval_num_envs=1", "env.kwargs.max_episode_frames=80", "seed=7", "device=cpu", "quiet=true",
-        f"total_env_steps={TOTAL}", "learning_starts=64", "replay_ratio=0.25", "replay.capacity=400",
-        "agent.target_update_env_steps=50", "agent.exploration_env_steps=60", "eval.every_env_steps=60",
-        "eval.episodes=null", "eval.max_env_steps=20", "diagnostics.every_updates=12", "log.every_env_steps=20",
-        "checkpoint.every_env_steps=40", "checkpoint.keep=2", *overrides,
-    )
+    return compose(*TINY_RUN, *overrides)
 
 
 class Killed(Exception):
@@ -77,9 +90,7 @@ def assert_same_state(a: object, b: object, where: str = "") -> None:
 @pytest.mark.slow  # ~30 s per case on 2 idle cores (DQN updates on CPU), far more on a busy machine
 @pytest.mark.parametrize("reinit", [
     pytest.param(("reinit=none",), id="no-intervention"),
-    # SVD polar factors: exact and quick on a busy CPU; which polar method FIRE uses is beside the point here.
-    pytest.param(("reinit=fire", "reinit.method=svd", "reinit.at_env_steps=[70,130]"),
-                 id="fire-before-and-after-the-kill"),
+    pytest.param(FIRE_ACROSS_THE_STOP, id="fire-before-and-after-the-kill"),
 ])
 def test_killed_and_resumed_dqn_run_equals_uninterrupted_run(tmp_path, reinit):
     cfg = dqn_config(*reinit)
@@ -104,3 +115,38 @@ def test_killed_and_resumed_dqn_run_equals_uninterrupted_run(tmp_path, reinit):
     assert any(tag.startswith("plasticity/") for tag in expected)
     if len(reinit) > 1:
         assert [step for step, _ in expected["reinit/event"]] == [70, 130]
+
+
+def train(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def finish(process: subprocess.Popen) -> None:
+    _, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+
+
+@pytest.mark.slow  # three train.py processes: ~2 min on 2 idle cores
+def test_train_py_sigkilled_then_resumed_equals_uninterrupted(tmp_path):
+    """The real thing: train.py killed with SIGKILL once its first checkpoint exists, then `resume=`."""
+    finish(train(*TINY_RUN, *FIRE_ACROSS_THE_STOP, f"run_dir={tmp_path / 'straight'}"))
+
+    killed_dir = tmp_path / "killed"
+    victim = train(*TINY_RUN, *FIRE_ACROSS_THE_STOP, f"run_dir={killed_dir}")
+    while not checkpoint.list_checkpoints(killed_dir / "checkpoints"):
+        assert victim.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.02)
+    time.sleep(0.5)  # somewhere after the step-40 checkpoint: mid-update, mid-write or between steps
+    assert victim.poll() is None, "the run ended before it could be killed; lower the sleep"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    finish(train(f"resume={killed_dir}"))
+
+    _, resumed = checkpoint.load_latest(killed_dir / "checkpoints")
+    _, straight = checkpoint.load_latest(tmp_path / "straight" / "checkpoints")
+    assert resumed["env_steps"] == straight["env_steps"] == TOTAL
+    for key in straight.keys() - {"config"}:  # the config differs only in `resume`
+        assert_same_state(resumed[key], straight[key], key)
+    logged, expected = scalars(killed_dir), scalars(tmp_path / "straight")
+    assert logged == expected
