@@ -141,6 +141,8 @@ def test_train_py_sigkilled_then_resumed_equals_uninterrupted(tmp_path):
     assert victim.poll() is None, "the run ended before it could be killed; lower the sleep"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+    left = checkpoint.list_checkpoints(killed_dir / "checkpoints")
+    assert left[-1] != checkpoint.checkpoint_path(killed_dir / "checkpoints", TOTAL)  # killed before the end
     finish(train(f"resume={killed_dir}"))
 
     _, resumed = checkpoint.load_latest(killed_dir / "checkpoints")
