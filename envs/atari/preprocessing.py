@@ -23,7 +23,6 @@ import numpy as np
 from ale_py import roms
 from ale_py.env import AtariEnv
 
-SCREEN_SHAPE = (210, 160)
 _UINT32 = 0xFFFFFFFF
 
 
@@ -124,7 +123,8 @@ class ALEPreprocessing(gym.Wrapper):
 
         # The state beyond the emulator's, all of it in `state_blob`:
         self.noop_rng = seeded_mt19937(5489)  # std::mt19937's default seed
-        self.screens = np.zeros((2, *SCREEN_SHAPE), dtype=np.uint8)  # last two frames of a step; [0] pooled
+        # The last two frames of a step, (2, 210, 160); [0] is max-pooled in place.
+        self.screens = np.zeros((2, *env.observation_space.shape), dtype=np.uint8)
         self.stack = np.zeros(self.observation_space.shape, dtype=np.uint8)  # oldest first
         self.episode_frames = 0
 
