@@ -19,8 +19,9 @@ episode end; discounts = gamma**k * (1 - terminated), with k the steps summed. R
 that clips rewards per step should use n_step=1 (clipping an n-step sum is not the same thing).
 
 Checkpoints. `state_dict` holds the arrays zstd-compressed (multi-threaded, in chunks): Atari frames are
-large flat areas and compress well over 20x, so a full 1M replay (7.2 GB in RAM) checkpoints to a few
-hundred MB in seconds (bench/checkpoint_size.py measures it). Compressing, rather than memory-mapped
+large flat areas. bench/checkpoint_size.py, 1M transitions of random play of 4 games on 2 cores: 7.2 GB in
+RAM, 54 MiB on disk, written in 4.8 s and read back in 7.5 s; uncompressed torch.save (protocol 2, the
+loop's) writes 8.2 KB per transition, 150x more, 25x slower. Compressing, rather than memory-mapped
 .npy files beside the checkpoint, keeps a checkpoint one self-contained file written atomically by the
 loop, keeps the last K of them affordable on disk, and needs no file management here.
 """
