@@ -52,6 +52,6 @@ Backends (`backend=` here, `env.kwargs.backend` in configs):
 """
 
 from envs.atari.scores import GAMES, REFERENCE_SCORES, human_normalized_score
-from envs.atari.vector import AtariVectorEnv, make_atari_vector
+from envs.atari.vector import BACKENDS, AtariVectorEnv, make_atari_vector
 
-__all__ = ["GAMES", "REFERENCE_SCORES", "AtariVectorEnv", "human_normalized_score", "make_atari_vector"]
+__all__ = ["BACKENDS", "GAMES", "REFERENCE_SCORES", "AtariVectorEnv", "human_normalized_score", "make_atari_vector"]
