@@ -72,10 +72,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
         _require(importlib.util.find_spec("imageio_ffmpeg") is not None,
                  "eval.video=true needs imageio-ffmpeg: pip install -e '.[video]'")
     if cfg["env"]["suite"] == "atari":
-        from envs.atari import GAMES
+        from envs.atari import BACKENDS, GAMES
 
         _require(cfg["env"].get("game") in GAMES,
                  f"env.game={cfg['env'].get('game')!r} is unknown; allowed: {', '.join(GAMES)}")
+        backend = (cfg["env"].get("kwargs") or {}).get("backend", "vector")
+        _require(backend in BACKENDS, f"env.kwargs.backend={backend!r} is unknown; allowed: {', '.join(BACKENDS)}")
 
     ratio = cfg["replay_ratio"]
     _require(isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio > 0,

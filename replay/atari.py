@@ -17,6 +17,13 @@ transitions, then gather a (batch, stack) block of frames with one fancy index.
 n-step returns: rewards[i] + gamma * rewards[i+1] + ... summed over up to n steps, stopping at the
 episode end; discounts = gamma**k * (1 - terminated), with k the steps summed. Rewards are raw: an agent
 that clips rewards per step should use n_step=1 (clipping an n-step sum is not the same thing).
+
+Checkpoints. `state_dict` holds the arrays zstd-compressed (multi-threaded, in chunks): Atari frames are
+large flat areas. bench/checkpoint_size.py, 1M transitions of random play of 4 games on 2 cores: 7.2 GB in
+RAM, 54 MiB on disk, written in 4.8 s and read back in 7.5 s; uncompressed torch.save (protocol 2, the
+loop's) writes 8.2 KB per transition, 150x more, 25x slower. Compressing, rather than memory-mapped
+.npy files beside the checkpoint, keeps a checkpoint one self-contained file written atomically by the
+loop, keeps the last K of them affordable on disk, and needs no file management here.
 """
 
 from __future__ import annotations
@@ -25,10 +32,41 @@ from typing import Any
 
 import numpy as np
 import torch
+import zstandard
 
 from replay.base import Batch
 
 BYTES_PER_FRAME_PIXEL = 1  # uint8
+ZSTD_LEVEL = 3  # zstd's default: on Atari frames ~as fast as level 1, smaller (bench/checkpoint_size.py)
+CHUNK_BYTES = 64 * 2**20  # compressed piece size; bounds the extra memory of a load to one piece
+
+
+def pack_array(array: np.ndarray) -> dict[str, Any]:
+    """A C-contiguous array as zstd-compressed chunks of its bytes (all cores compress each chunk).
+
+    Chunks are uint8 tensors, not `bytes`: torch.save pickles with protocol 2, which writes `bytes` (and
+    numpy arrays) as latin-1 text, ~1.5x larger and slow; tensors go to the file as raw storage."""
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+    flat = array.reshape(-1).view(np.uint8)
+    chunks = [torch.frombuffer(bytearray(compressor.compress(flat[i : i + CHUNK_BYTES])), dtype=torch.uint8)
+              for i in range(0, flat.size, CHUNK_BYTES)]
+    return {"shape": array.shape, "dtype": array.dtype.str, "zstd_chunks": chunks}
+
+
+def unpack_into(packed: dict[str, Any], out: np.ndarray, name: str) -> None:
+    """Decompress `pack_array`'s result into the preallocated `out` (same shape and dtype)."""
+    if tuple(packed["shape"]) != out.shape or np.dtype(packed["dtype"]) != out.dtype:
+        raise ValueError(f"replay state {name!r}: {packed['dtype']}{tuple(packed['shape'])}, "
+                         f"not {out.dtype.str}{out.shape}")
+    flat = out.reshape(-1).view(np.uint8)
+    decompressor = zstandard.ZstdDecompressor()
+    start = 0
+    for chunk in packed["zstd_chunks"]:
+        piece = np.frombuffer(decompressor.decompress(chunk.numpy()), dtype=np.uint8)
+        flat[start : start + piece.size] = piece
+        start += piece.size
+    if start != flat.size:
+        raise ValueError(f"replay state {name!r}: {start} bytes, not {flat.size}")
 
 
 def available_memory_bytes() -> int | None:
@@ -233,13 +271,16 @@ class AtariReplay:
     )
 
     def state_dict(self) -> dict[str, Any]:
-        """Arrays by reference (no copy: 7 GB at 1M) plus counters and the sampling RNG."""
-        state = {name: getattr(self, name) for name in self._ARRAYS + self._COUNTERS}
+        """Arrays compressed (see the module docstring), counters and the sampling RNG as they are."""
+        state: dict[str, Any] = {name: pack_array(getattr(self, name)) for name in self._ARRAYS}
+        state.update({name: getattr(self, name).copy() for name in self._COUNTERS})
         state["rng"] = self.rng.bit_generator.state
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in self._ARRAYS + self._COUNTERS:
+        for name in self._ARRAYS:
+            unpack_into(state[name], getattr(self, name), name)
+        for name in self._COUNTERS:
             current = getattr(self, name)
             if current.shape != state[name].shape:
                 raise ValueError(f"replay state {name!r}: shape {state[name].shape}, not {current.shape}")

@@ -1,23 +1,31 @@
-"""The Atari vector env: ale-py's multi-threaded C++ env plus the few protocol pieces it lacks."""
+"""The Atari vector env: ale-py's multi-threaded C++ env (or its snapshottable Python twin) plus the few
+protocol pieces it lacks."""
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 from ale_py import roms
 from ale_py.vector_env import AtariVectorEnv as _ALEVectorEnv
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
+from envs.atari.preprocessing import make_atari_env
 from envs.atari.scores import GAMES
 
 STICKY_LEVELS = ("frame", "agent_step")
+BACKENDS = ("vector", "gymnasium")
+VECTORIZATIONS = ("sync", "async")
 
 
 class AtariVectorEnv(VectorEnv):
-    """ale-py's native vector env in SAME_STEP autoreset mode, with gymnasium's SAME_STEP info contract.
+    """A SAME_STEP vector env of preprocessed Atari games with one info contract whatever the backend.
 
-    On top of ale-py it adds, per step:
+    `ale_env` is ale-py's native vector env (backend `vector`) or a gymnasium Sync/AsyncVectorEnv of
+    `ALEPreprocessing` games (backend `gymnasium`), both in SAME_STEP autoreset mode. On top it adds, per step:
       * `info["final_obs"]` (num_envs, 4, 84, 84) uint8 and the mask `info["_final_obs"]`: where the mask is
         set, `final_obs` is the true last observation of the ended episode and `obs` is the next episode's
         first one. Rows outside the mask repeat `obs` (a dense array, not gymnasium's object array).
@@ -29,11 +37,13 @@ class AtariVectorEnv(VectorEnv):
       * sticky actions at agent-step level (the FIRE paper's wrapper order): with probability p the whole
         agent step (all skipped frames) repeats the previous agent action; ale-py only offers per-frame.
     Rewards are never clipped here: the loop logs raw game scores and DQN clips in its update.
+    `get_attr("state_blob")`/`set_attr` snapshot the games (gymnasium backend only) and this wrapper's
+    per-env state, for the loop's mid-episode checkpoints.
     """
 
     def __init__(
         self,
-        ale_env: _ALEVectorEnv,
+        ale_env: VectorEnv,
         *,
         episodic_life: bool,
         agent_step_sticky_probability: float,
@@ -79,8 +89,10 @@ class AtariVectorEnv(VectorEnv):
         self._previous_actions = np.where(game_over, 0, actions)
 
         final_obs = obs.copy()
-        if game_over.any():
-            final_obs[game_over] = info["final_obs"][game_over]
+        if game_over.any():  # gymnasium's vector envs give an object array, ale-py's a dense one
+            final_obs[game_over] = np.stack(info["final_obs"][game_over])
+            info.pop("final_info", None)
+            info.pop("_final_info", None)
         if self.episodic_life:
             self._frames_in_episode = np.minimum(self._frames_in_episode + 1, self._stack)
             final_obs = self._hide_previous_lives(final_obs)
@@ -109,6 +121,35 @@ class AtariVectorEnv(VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:
         self.ale_env.close(**kwargs)
 
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """The games' attribute `name`; for `state_blob`, each game's snapshot with this wrapper's state."""
+        if not hasattr(self.ale_env, "get_attr"):
+            raise AttributeError(f"{name!r}: ale-py's vector env exposes no per-game state; "
+                                 "use env.kwargs.backend=gymnasium for exact resume")
+        values = self.ale_env.get_attr(name)
+        if name != "state_blob":
+            return values
+        # The agent-step sticky RNG is shared by the games, so every blob carries it (a few hundred bytes).
+        return tuple(pickle.dumps({"game": blob, "previous_action": self._previous_actions[i],
+                                   "lives": self._lives[i], "frames_in_episode": self._frames_in_episode[i],
+                                   "sticky_rng": self._sticky_rng.bit_generator.state})
+                     for i, blob in enumerate(values))
+
+    def set_attr(self, name: str, values: Sequence[Any]) -> None:
+        if not hasattr(self.ale_env, "set_attr"):
+            raise AttributeError(f"{name!r}: ale-py's vector env exposes no per-game state; "
+                                 "use env.kwargs.backend=gymnasium for exact resume")
+        if name != "state_blob":
+            self.ale_env.set_attr(name, values)
+            return
+        states = [pickle.loads(blob) for blob in values]
+        self.ale_env.set_attr(name, [state["game"] for state in states])
+        for i, state in enumerate(states):
+            self._previous_actions[i] = state["previous_action"]
+            self._lives[i] = state["lives"]
+            self._frames_in_episode[i] = state["frames_in_episode"]
+        self._sticky_rng.bit_generator.state = states[0]["sticky_rng"]
+
 
 def make_atari_vector(
     game: str,
@@ -127,6 +168,8 @@ def make_atari_vector(
     max_episode_frames: int = 108_000,
     max_episode_steps: int | None = None,
     num_threads: int = 0,
+    backend: str = "vector",
+    vectorization: str = "sync",
 ) -> AtariVectorEnv:
     """Build `num_envs` copies of `game` (an ALE ROM id such as `breakout` or `ms_pacman`).
 
@@ -136,7 +179,16 @@ def make_atari_vector(
     replaces it (max_episode_steps * frame_skip frames). `sticky_actions_at` is `frame` (ALE: each frame
     repeats the previous frame's action with probability p) or `agent_step` (each agent step repeats the
     previous agent action with probability p). `seed` seeds this wrapper's RNG; `reset(seed=...)` reseeds it.
+
+    `backend`: `vector` is ale-py's C++ vector env (fast, `num_threads` workers, no snapshots); `gymnasium`
+    runs the same preprocessing in Python on ale-py's single-game env inside gymnasium's Sync (or, with
+    `vectorization="async"`, Async) vector env: slower, but its state can be checkpointed, so runs resume
+    exactly. Same seed and actions give both backends identical observations, rewards and episode ends.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is unknown; allowed: {', '.join(BACKENDS)}")
+    if vectorization not in VECTORIZATIONS:
+        raise ValueError(f"vectorization={vectorization!r} is unknown; allowed: {', '.join(VECTORIZATIONS)}")
     if game not in GAMES and game not in roms.get_all_rom_ids():
         raise ValueError(f"game={game!r} is not an ALE ROM id; allowed: snake_case ids such as {GAMES[:4]}")
     if sticky_actions_at not in STICKY_LEVELS:
@@ -146,6 +198,18 @@ def make_atari_vector(
     if max_episode_steps is not None:
         max_episode_frames = max_episode_steps * frame_skip
     per_frame_sticky = repeat_action_probability if sticky_actions_at == "frame" else 0.0
+    if backend == "gymnasium":
+        make_game = partial(make_atari_env, game, repeat_action_probability=per_frame_sticky,
+                            full_action_space=full_action_space, frame_skip=frame_skip, frame_size=frame_size,
+                            frame_stack=frame_stack, noop_max=noop_max, fire_reset=fire_reset,
+                            max_episode_frames=max_episode_frames)
+        vector_cls = AsyncVectorEnv if vectorization == "async" and num_envs > 1 else SyncVectorEnv
+        return AtariVectorEnv(
+            vector_cls([make_game] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP),
+            episodic_life=episodic_life,
+            agent_step_sticky_probability=repeat_action_probability - per_frame_sticky,
+            seed=seed,
+        )
     ale_env = _ALEVectorEnv(
         game,
         num_envs,

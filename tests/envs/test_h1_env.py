@@ -229,3 +229,14 @@ def test_rgb_array_rendering_headless():
     if result.returncode != 0 and ("OpenGL" in result.stderr or "EGL" in result.stderr):
         pytest.skip(f"no working MUJOCO_GL={backend} backend here: {result.stderr.strip().splitlines()[-1]}")
     assert result.returncode == 0, result.stderr
+
+
+def test_normalized_score_uses_the_success_bar_and_random_score():
+    from envs import normalized_score
+    from envs.h1 import TASKS
+
+    walk = TASKS["walk"]
+    cfg = {"suite": "gymnasium", "id": "h1-walk-v0"}
+    assert normalized_score(cfg, walk.random_score) == 0.0
+    assert normalized_score(cfg, walk.success_bar) == 1.0
+    assert normalized_score({"suite": "gymnasium", "id": "Pendulum-v1"}, -200.0) is None

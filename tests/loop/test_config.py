@@ -26,6 +26,8 @@ CASES = [
     ({"reinit.name": "redo"}, "reinit='redo' is not available for agent=counting"),
     ({"env.suite": "dmc"}, "env.suite='dmc' is unknown; allowed: gymnasium, atari"),
     ({"env.vectorization": "ray"}, "env.vectorization='ray' is unknown"),
+    ({"env.suite": "atari", "env.game": "pong", "env.kwargs": {"backend": "python"}},
+     "env.kwargs.backend='python' is unknown; allowed: vector, gymnasium"),
     ({"replay.kind": "prioritized"}, "replay.kind='prioritized' is unknown; allowed: auto, uniform, atari"),
     ({"device": "gpu"}, "device='gpu' is unknown"),
     ({"seed": -1}, "seed=-1 must be an integer >= 0"),

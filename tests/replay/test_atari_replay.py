@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+import replay.atari
 from envs.atari import make_atari_vector
-from replay.atari import AtariReplay
+from replay.atari import AtariReplay, pack_array, unpack_into
 
 STACK, H = 4, 84
 
@@ -175,7 +176,40 @@ def test_memory_per_transition_at_one_million():
 
 def test_memory_check_refuses_impossible_capacity():
     with pytest.raises(MemoryError, match="capacity"):
-        AtariReplay(4 * 10**9, 4)
+        AtariReplay(4 * 10**9, 4)  # 28 TB: had it allocated first, this would have died, not raised
+
+
+def test_memory_check_names_needed_and_available_bytes(monkeypatch):
+    monkeypatch.setattr(replay.atari, "available_memory_bytes", lambda: 2**30)
+    needed = AtariReplay.nbytes_for(4, 250_000, 250_000 + 5_000 + 4, (84, 84))
+    message = rf"capacity=1000000\) needs {needed / 2**30:.1f} GiB, only 1.0 GiB available"
+    with pytest.raises(MemoryError, match=message):
+        AtariReplay(1_000_000, 4)
+    assert len(AtariReplay(400, 4).frames) == 4  # small enough: built
+
+
+def test_checkpoint_state_is_compressed_and_restores_every_array(ale_steps):
+    original = AtariReplay(3 * 60, 3, seed=5)
+    fill(original, ale_steps[:150])
+    state = original.state_dict()
+    packed_bytes = sum(c.numel() for c in state["frames"]["zstd_chunks"])
+    assert packed_bytes * 10 < original.frames.nbytes  # real frames: well over 10x smaller
+    restored = AtariReplay(3 * 60, 3, seed=0)
+    restored.load_state_dict(state)
+    for name in AtariReplay._ARRAYS + AtariReplay._COUNTERS:
+        np.testing.assert_array_equal(getattr(restored, name), getattr(original, name), err_msg=name)
+    with pytest.raises(ValueError, match="'frames'"):
+        AtariReplay(3 * 80, 3).load_state_dict(state)
+
+
+def test_pack_array_spans_chunks_of_any_dtype(monkeypatch):
+    monkeypatch.setattr(replay.atari, "CHUNK_BYTES", 800)
+    array = np.arange(800 // 8 * 2 + 3, dtype=np.int64).reshape(-1, 1)  # 2 full chunks and a bit
+    packed = pack_array(array)
+    assert len(packed["zstd_chunks"]) == 3
+    out = np.zeros_like(array)
+    unpack_into(packed, out, "x")
+    np.testing.assert_array_equal(out, array)
 
 
 def test_bad_arguments_are_named():

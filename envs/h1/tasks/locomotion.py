@@ -22,11 +22,12 @@ class _Locomotion(_FallTerminates):
 
     speed: float
     success_bar = 700.0
+    upright_threshold = 0.9  # torso u from which `upright` is 1 (hurdle loosens it)
 
     def reward(self, model, data):
         robot = self.robot
         standing = rewards.standing(robot.head_height(data))
-        upright = rewards.upright(robot.torso_upright(data))
+        upright = rewards.upright(robot.torso_upright(data), self.upright_threshold)
         small_control = rewards.small_control(robot.actuator_force(data))
         move = rewards.move(robot.com_velocity(data)[0], self.speed)
         stand_reward = standing * upright
@@ -59,10 +60,11 @@ class Stand(_FallTerminates):
     name = "stand"
     success_bar = 800.0
     random_score = 10.545
+    stand_height = rewards.STAND_HEIGHT  # head height from which `standing` is 1 (balance raises it)
 
     def reward(self, model, data):
         robot = self.robot
-        standing = rewards.standing(robot.head_height(data))
+        standing = rewards.standing(robot.head_height(data), self.stand_height)
         upright = rewards.upright(robot.torso_upright(data))
         small_control = rewards.small_control(robot.actuator_force(data))
         vx, vy, _ = robot.com_velocity(data)
