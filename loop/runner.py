@@ -161,8 +161,9 @@ class Trainer:
         """Continue a run exactly where its checkpoint left it (same envs mid-episode, same RNG)."""
         self._load_learning_state(state)
         if state["envs"] is None:
-            raise ValueError("this checkpoint holds no env state, so it cannot be resumed exactly; "
-                             "use load_checkpoint=<path> to start a new run from it")
+            raise ValueError("this checkpoint holds no env state, so it cannot be resumed exactly (Atari: only "
+                             "env.kwargs.backend=gymnasium can be snapshotted); use load_checkpoint=<path> to "
+                             "start a new run from its weights and replay")
         self.envs.reset(seed=self.cfg["seed"])
         self.envs.set_attr("state_blob", list(state["envs"]))
         self.obs = state["obs"]
