@@ -237,7 +237,8 @@ class SAC:
             "critic.members.0.head") <- theta_0.
         reset_optimizer (default true): fresh actor and critic AdamW states.  reset_temperature (default
         true): temperature back to initial_temperature with a fresh optimiser. Both defaults are the
-        paper's SAC code (spec §1.7). The observation normaliser is never touched.
+        paper's SAC code (spec §1.7). The observation normaliser is never touched, and torch's generator is
+        not re-seeded (the JAX code resets its key to PRNGKey(seed); we keep the run's one stream).
         """
         if method not in REINIT_METHODS:
             raise ValueError(f"SAC.reinit: method={method!r}; allowed: {REINIT_METHODS} (redo needs plain "
