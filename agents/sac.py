@@ -52,6 +52,8 @@ class SAC:
     critics always follow the critic (see reinit()).
     """
 
+    REINIT_METHODS = REINIT_METHODS  # loop.config reads it from the class to refuse others at start-up
+
     def __init__(
         self,
         observation_space: gymnasium.spaces.Box,
