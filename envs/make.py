@@ -57,10 +57,17 @@ def supports_state(envs: gym.vector.VectorEnv) -> bool:
 
 
 def normalized_score(cfg: Mapping[str, Any], episodic_return: float) -> float | None:
-    """The suite's normalised score of a mean return: human-normalised for Atari (random 0, human 1);
-    None where the suite has no reference scores."""
+    """The suite's normalised score of a mean return, or None where there are no reference scores:
+    Atari: human-normalised (random 0, human 1); H1 tasks: (R - random) / (success bar - random), the
+    normalisation of the SimBa papers."""
     if cfg.get("suite") == "atari":
         from envs.atari import REFERENCE_SCORES, human_normalized_score
 
         return human_normalized_score(cfg["game"], episodic_return) if cfg["game"] in REFERENCE_SCORES else None
+    spec = gym.spec(cfg["id"])
+    if spec.entry_point == "envs.h1.env:H1Env":
+        from envs.h1 import TASKS
+
+        task = TASKS[spec.kwargs["task"]]
+        return (episodic_return - task.random_score) / (task.success_bar - task.random_score)
     return None

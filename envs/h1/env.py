@@ -1,0 +1,107 @@
+"""`H1Env`: one HumanoidBench H1 task as a gymnasium env (spec §1.6, §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from envs.h1.robot import KEYFRAME_QPOS, build_robot
+from envs.h1.task import TASKS
+
+FRAME_SKIP = 10  # physics substeps per env step: 0.02 s control period, 50 Hz
+ROBOT_NQ = 26
+
+
+class H1Env(gym.Env):
+    """Unitree H1 (position control, no hands) doing one task.
+
+    Action: (19,) in [-1, 1], mapped linearly onto each servo's ctrlrange (a = 0 is the middle of
+    the joint range, not the standing pose); out-of-range actions are clamped by MuJoCo's ctrlrange.
+    Observation: qpos ⊕ qvel (float64) unless the task defines its own.
+    Step: 10 physics substeps, then reward and termination from the data the last substep left
+    (no extra `mj_forward`, as in the benchmark). The benchmark also calls `mj_rnePostConstraint`
+    after stepping; no reward reads what it computes, so we skip it.
+    Reset: the initial pose plus U(-reset_noise, reset_noise) on every qpos coordinate from the
+    env's seeded generator, free-joint quaternions renormalised, qvel 0; then the task's reset
+    with the same generator. The benchmark draws sit_hard's and reach's placements from NumPy's
+    global RNG instead; here `reset(seed=...)` makes every task reproducible.
+    Rendering: `render_mode="rgb_array"` renders the camera tracking the robot offscreen. Without
+    a display, set MUJOCO_GL=egl (GPU) or MUJOCO_GL=osmesa (CPU; needs libosmesa) before MuJoCo
+    is imported.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(self, task: str = "walk", render_mode: str | None = None, width: int = 256, height: int = 256,
+                 reset_noise: float = 0.01):
+        if task not in TASKS:
+            raise ValueError(f"task={task!r} is unknown; allowed: {', '.join(sorted(TASKS))}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode={render_mode!r} is unknown; allowed: None, rgb_array")
+        self.task = TASKS[task]()
+        spec = build_robot()
+        self.task.add_scene(spec)
+        spec.visual.global_.offwidth = max(width, spec.visual.global_.offwidth)
+        spec.visual.global_.offheight = max(height, spec.visual.global_.offheight)
+        self.model = spec.compile()
+        self.data = mujoco.MjData(self.model)
+        self.task.attach(self.model)
+
+        # Initial pose: the robot's keyframe at the task's pelvis position, task objects at qpos0.
+        self.init_qpos = self.model.qpos0.copy()
+        self.init_qpos[:ROBOT_NQ] = KEYFRAME_QPOS
+        self.init_qpos[:3] = self.task.pelvis_position
+        self.reset_noise = reset_noise
+
+        low, high = self.model.actuator_ctrlrange.T  # (nu,) each
+        self._ctrl_mid, self._ctrl_half_range = (high + low) / 2, (high - low) / 2
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(self.model.nu,), dtype=np.float32)
+        obs_size = self.task.observation_size(self.model)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float64)
+
+        self.success_bar = self.task.success_bar
+        self.random_score = self.task.random_score
+        self.metadata = {**self.metadata, "success_bar": self.success_bar, "random_score": self.random_score}
+        self.render_mode, self.width, self.height = render_mode, width, height
+        self._renderer: mujoco.Renderer | None = None  # created on first render
+
+    @property
+    def dt(self) -> float:
+        """Seconds of simulated time per env step (0.02)."""
+        return self.model.opt.timestep * FRAME_SKIP
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        model, data = self.model, self.data
+        mujoco.mj_resetData(model, data)
+        noise = self.np_random.uniform(-self.reset_noise, self.reset_noise, size=model.nq)
+        data.qpos[:] = self.init_qpos + noise
+        mujoco.mj_normalizeQuat(model, data.qpos)
+        self.task.reset(model, data, self.np_random)
+        mujoco.mj_forward(model, data)
+        return self.task.observation(model, data), {}
+
+    def step(self, action):
+        model, data = self.model, self.data
+        data.ctrl[:] = self._ctrl_mid + np.asarray(action, dtype=np.float64) * self._ctrl_half_range
+        mujoco.mj_step(model, data, nstep=FRAME_SKIP)
+        observation = self.task.observation(model, data)
+        reward, info = self.task.reward(model, data)
+        terminated = self.task.terminated(model, data)
+        return observation, float(reward), terminated, False, info
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+        self._renderer.update_scene(self.data, camera="track")
+        return self._renderer.render()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

@@ -1,0 +1,1 @@
+"""Result tools: read run directories, aggregate across seeds and draw figures (`python -m tools.plot`)."""
