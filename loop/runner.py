@@ -91,6 +91,8 @@ class Trainer:
     def __init__(self, cfg: Mapping[str, Any], run_dir: Path):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        if cfg.get("threads"):
+            torch.set_num_threads(int(cfg["threads"]))
         seed_everything(cfg["seed"])
         self.rng = np.random.default_rng(cfg["seed"])
         self.device = resolve_device(cfg["device"])
