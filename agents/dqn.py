@@ -48,6 +48,8 @@ class DQN:
     Networks declared to interventions: `q_network` (the target always follows it, see reinit()).
     """
 
+    REINIT_METHODS = REINIT_METHODS  # loop.config reads it from the class to refuse others at start-up
+
     def __init__(
         self,
         observation_space: gymnasium.spaces.Box,

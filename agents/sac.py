@@ -23,6 +23,7 @@ REINIT_METHODS = ("fire", "reset", "snp", "head_reset")
 # The paper's SAC code rebuilds every optimiser and the temperature at an intervention (spec §1.7, §3).
 _STATE_DEFAULTS = {"reset_optimizer": True, "reset_temperature": True}
 REINIT_OPTIONS: dict[str, dict[str, Any]] = {
+    # conv_scale is accepted because reinit/fire.yaml always sets it; SAC's networks have no convolutions.
     "fire": {"iterations": 10, "method": "newton_schulz", "conv_scale": "official", **_STATE_DEFAULTS},
     "reset": dict(_STATE_DEFAULTS),
     "snp": {"shrink": 0.8, "noise": "init", "noise_scale": 0.01, **_STATE_DEFAULTS},
@@ -51,6 +52,8 @@ class SAC:
     critics always follow the critic (see reinit()).
     """
 
+    REINIT_METHODS = REINIT_METHODS  # loop.config reads it from the class to refuse others at start-up
+
     def __init__(
         self,
         observation_space: gymnasium.spaces.Box,
@@ -61,6 +64,8 @@ class SAC:
         if not isinstance(action_space, gymnasium.spaces.Box) or len(observation_space.shape) != 1:
             raise ValueError(f"SAC needs 1-D Box observations and Box actions, got {observation_space} and "
                              f"{action_space}; allowed: Box(obs_dim,), Box(action_dim,)")
+        if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+            raise ValueError(f"SAC squashes actions into the action space's bounds; {action_space} is unbounded")
         self.cfg = cfg = self._validated(cfg)
         self.device = torch.device(device)
         self.batch_size = cfg["batch_size"]
@@ -234,7 +239,8 @@ class SAC:
             "critic.members.0.head") <- theta_0.
         reset_optimizer (default true): fresh actor and critic AdamW states.  reset_temperature (default
         true): temperature back to initial_temperature with a fresh optimiser. Both defaults are the
-        paper's SAC code (spec §1.7). The observation normaliser is never touched.
+        paper's SAC code (spec §1.7). The observation normaliser is never touched, and torch's generator is
+        not re-seeded (the JAX code resets its key to PRNGKey(seed); we keep the run's one stream).
         """
         if method not in REINIT_METHODS:
             raise ValueError(f"SAC.reinit: method={method!r}; allowed: {REINIT_METHODS} (redo needs plain "

@@ -91,6 +91,8 @@ class Trainer:
     def __init__(self, cfg: Mapping[str, Any], run_dir: Path):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        if cfg.get("threads"):
+            torch.set_num_threads(int(cfg["threads"]))
         seed_everything(cfg["seed"])
         self.rng = np.random.default_rng(cfg["seed"])
         self.device = resolve_device(cfg["device"])
@@ -161,8 +163,9 @@ class Trainer:
         """Continue a run exactly where its checkpoint left it (same envs mid-episode, same RNG)."""
         self._load_learning_state(state)
         if state["envs"] is None:
-            raise ValueError("this checkpoint holds no env state, so it cannot be resumed exactly; "
-                             "use load_checkpoint=<path> to start a new run from it")
+            raise ValueError("this checkpoint holds no env state, so it cannot be resumed exactly (Atari: only "
+                             "env.kwargs.backend=gymnasium can be snapshotted); use load_checkpoint=<path> to "
+                             "start a new run from its weights and replay")
         self.envs.reset(seed=self.cfg["seed"])
         self.envs.set_attr("state_blob", list(state["envs"]))
         self.obs = state["obs"]

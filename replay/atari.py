@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import zstandard
 
-from replay.base import Batch
+from replay.base import Batch, require_memory
 
 BYTES_PER_FRAME_PIXEL = 1  # uint8
 ZSTD_LEVEL = 3  # zstd's default: on Atari frames ~as fast as level 1, smaller (bench/checkpoint_size.py)
@@ -67,18 +67,6 @@ def unpack_into(packed: dict[str, Any], out: np.ndarray, name: str) -> None:
         start += piece.size
     if start != flat.size:
         raise ValueError(f"replay state {name!r}: {start} bytes, not {flat.size}")
-
-
-def available_memory_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo (Linux), or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 class AtariReplay:
@@ -121,12 +109,8 @@ class AtariReplay:
         self.frames_per_env = self.transitions_per_env + extra_frames + frame_stack
 
         needed = self.nbytes_for(num_envs, self.transitions_per_env, self.frames_per_env, self.frame_shape)
-        available = available_memory_bytes()
-        if check_memory and available is not None and needed > available:
-            raise MemoryError(
-                f"AtariReplay(capacity={capacity}) needs {needed / 2**30:.1f} GiB, only "
-                f"{available / 2**30:.1f} GiB available; lower capacity (or pass check_memory=False)"
-            )
+        if check_memory:
+            require_memory(f"AtariReplay(capacity={capacity})", needed)
 
         shape = (num_envs, self.transitions_per_env)
         self.frames = np.zeros((num_envs, self.frames_per_env, *self.frame_shape), dtype=np.uint8)

@@ -51,3 +51,23 @@ class Replay(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def require_memory(what: str, needed: int) -> None:
+    """Fail before allocating a replay that would not fit in RAM, with the numbers."""
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise MemoryError(f"{what} needs {needed / 2**30:.2f} GiB, only {available / 2**30:.2f} GiB available; "
+                          "lower replay.capacity (or pass check_memory=False)")

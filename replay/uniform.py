@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from replay.atari import available_memory_bytes
-from replay.base import Batch
+from replay.base import Batch, require_memory
 
 DISCOUNT_DTYPE = REWARD_DTYPE = np.float32
 
@@ -49,12 +48,8 @@ class UniformReplay:
         action_dtype = np.float32 if np.dtype(action_dtype).kind == "f" else np.int64
 
         needed = self.nbytes_for(capacity, obs_shape, obs_dtype, action_shape, action_dtype)
-        available = available_memory_bytes()
-        if check_memory and available is not None and needed > available:
-            raise MemoryError(
-                f"UniformReplay(capacity={capacity}) needs {needed / 2**30:.2f} GiB, only "
-                f"{available / 2**30:.2f} GiB available; lower replay.capacity (or pass check_memory=False)"
-            )
+        if check_memory:
+            require_memory(f"UniformReplay(capacity={capacity})", needed)
         # np.zeros maps untouched pages lazily, so a large, mostly empty buffer costs little until filled.
         self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)

@@ -348,3 +348,20 @@ def test_runs_on_cuda():
     assert all(v.is_cuda for v in agent.update(batch).values())
     agent.reinit("fire", {}, batch)
     assert agent.act(np.zeros((2, 3), np.float32), env_steps=0, explore=True).shape == (2, 1)
+
+
+# --- configs ------------------------------------------------------------------------------------------
+def test_paper_experiment_selects_simba_and_the_command_line_intervention_wins():
+    cfg = compose("experiment=fire_sac_hb", "env=hopper", "reinit=snp")
+    assert cfg["agent"]["net"]["kind"] == "simba" and cfg["agent"]["weight_decay"] == 0.01
+    assert cfg["reinit"]["name"] == "snp" and cfg["reinit"]["at_env_steps"] == [500_000]
+    assert cfg["env"]["action_repeat"] == 2 and cfg["replay_ratio"] == 1.0
+    SAC(OBS_SPACE, ACTION_SPACE, "cpu", **compose("agent=sac", "env=pendulum", *TINY_SIMBA)["agent"])
+
+
+def test_config_validation_names_the_interventions_sac_offers():
+    from loop.config import ConfigError, validate
+
+    cfg = compose("agent=sac", "env=pendulum", "reinit=redo", "reinit.at_env_steps=[600000]")
+    with pytest.raises(ConfigError, match="reinit='redo' is not available for agent=sac; allowed: none, fire, reset"):
+        validate(cfg)

@@ -56,7 +56,8 @@ def test_newton_schulz_equals_the_spectral_prediction_for_any_matrix(m, n, log10
     W = matrix_with_spectrum(m, n, spectrum, seed)
     expected = predicted_newton_schulz(W, iterations)
     assert relative_error(newton_schulz(W, iterations, eps=0.0), expected) < 1e-10  # float64 in, float64 out
-    assert relative_error(newton_schulz(W.float(), iterations, eps=0.0), expected) < 1e-4
+    # float32 rounding is amplified where f^N is steep (slope up to ~1.5^N near s ~ 0.01), hence 1e-3.
+    assert relative_error(newton_schulz(W.float(), iterations, eps=0.0), expected) < 1e-3
 
 
 def test_five_steps_are_far_from_orthogonal_on_a_large_random_matrix():

@@ -21,7 +21,7 @@ def test_keeps_the_newest_k(tmp_path):
 def test_a_write_killed_half_way_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     checkpoint.save(state(1.0), tmp_path, 10, keep=2)
 
-    def killed_mid_write(obj, f):
+    def killed_mid_write(obj, f, **_):
         f.write(b"\x80\x02partial pickle")
         raise KeyboardInterrupt  # SIGINT, or any death between the first byte and the rename
 
@@ -45,7 +45,7 @@ def test_a_torn_newest_file_falls_back_to_the_previous(tmp_path):
 def test_disk_full_is_reported_with_the_last_good_checkpoint(tmp_path, monkeypatch):
     checkpoint.save(state(1.0), tmp_path, 10, keep=1)
 
-    def disk_full(obj, f):
+    def disk_full(obj, f, **_):
         f.write(b"x" * 10)
         raise OSError(errno.ENOSPC, "No space left on device")
 

@@ -50,6 +50,10 @@ CASES = [
     ({"reinit.at_env_steps": []}, "reinit=fire is never applied"),
     ({"env.max_episode_steps": 0}, "env.max_episode_steps=0 must be an integer >= 1"),
     ({"resume": "runs/a", "load_checkpoint": "x.pt"}, "resume and load_checkpoint"),
+    ({"threads": 0}, "threads=0 must be an integer >= 1"),
+    ({"eval.episodes": None, "eval.max_env_steps": None}, "eval.episodes=null needs eval.max_env_steps"),
+    ({"eval.video": True, "eval.video_max_steps": 0}, "eval.video_max_steps=0 must be an integer >= 1"),
+    ({"env.suite": "atari", "env.game": "pacman"}, "env.game='pacman' is unknown; allowed: alien, amidar"),
 ]
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import replay.atari
+import replay.base
 from envs.atari import make_atari_vector
 from replay.atari import AtariReplay, pack_array, unpack_into
 
@@ -180,9 +181,9 @@ def test_memory_check_refuses_impossible_capacity():
 
 
 def test_memory_check_names_needed_and_available_bytes(monkeypatch):
-    monkeypatch.setattr(replay.atari, "available_memory_bytes", lambda: 2**30)
+    monkeypatch.setattr(replay.base, "available_memory_bytes", lambda: 2**30)
     needed = AtariReplay.nbytes_for(4, 250_000, 250_000 + 5_000 + 4, (84, 84))
-    message = rf"capacity=1000000\) needs {needed / 2**30:.1f} GiB, only 1.0 GiB available"
+    message = rf"capacity=1000000\) needs {needed / 2**30:.2f} GiB, only 1.00 GiB available"
     with pytest.raises(MemoryError, match=message):
         AtariReplay(1_000_000, 4)
     assert len(AtariReplay(400, 4).frames) == 4  # small enough: built
