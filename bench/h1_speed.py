@@ -1,6 +1,6 @@
 """H1 env speed: one env against bare `mujoco.mj_step` on the same model, and N envs sync vs async.
 
-The physics reference (envs/h1/benchmark.py) replays the env's own controls through
+The physics reference replays the env's own controls through
 `mj_step(nstep=FRAME_SKIP)` from the same start states, so both integrate identical trajectories and
 contacts; overhead = env time / physics time - 1 (target <= 15 %). Repeated, medians reported; the CPU
 is shared, so the vector figures (which want one core per env) are lower bounds.
@@ -14,14 +14,43 @@ from __future__ import annotations
 import argparse
 import time
 
+import mujoco
 import numpy as np
 
 import envs  # noqa: F401  (registers the H1 tasks)
 from bench.common import add_threads_option, machine, median, set_threads, table
-from envs.h1.benchmark import single_env_overhead
+from envs.h1.env import FRAME_SKIP, H1Env
 from envs.make import make_vector
 
 TARGET_OVERHEAD = 0.15
+
+
+def single_env_overhead(task: str, steps: int) -> tuple[float, float]:
+    """(env steps/s, physics-only steps/s) over the same trajectory of uniform-random actions."""
+    env = H1Env(task)
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps, env.model.nu)).astype(np.float32)
+    env.reset(seed=0)
+    starts, controls = {0: env.data.qpos.copy()}, np.empty((steps, env.model.nu))
+    begin = time.perf_counter()
+    for t, action in enumerate(actions):
+        _, _, terminated, _, _ = env.step(action)
+        controls[t] = env.data.ctrl
+        if terminated:
+            env.reset()
+            starts[t + 1] = env.data.qpos.copy()
+    env_seconds = time.perf_counter() - begin
+
+    model, data = env.model, mujoco.MjData(env.model)
+    begin = time.perf_counter()
+    for t, ctrl in enumerate(controls):
+        if t in starts:
+            mujoco.mj_resetData(model, data)
+            data.qpos[:] = starts[t]
+            mujoco.mj_forward(model, data)
+        data.ctrl[:] = ctrl
+        mujoco.mj_step(model, data, nstep=FRAME_SKIP)
+    physics_seconds = time.perf_counter() - begin
+    return steps / env_seconds, steps / physics_seconds
 
 
 def vector_steps_per_second(task: str, num_envs: int, vectorization: str, steps: int) -> float:

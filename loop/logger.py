@@ -36,6 +36,8 @@ class RunLogger:
         self.writer.add_text(tag, text, 0)
 
     def advance(self, env_steps: int) -> None:
+        if self.quiet:  # sweeps: no bar to draw, and this runs every vector step
+            return
         self.bar.set_postfix(self.postfix, refresh=False)
         self.bar.update(env_steps - self.bar.n)  # redraws at most every mininterval
 
