@@ -11,10 +11,12 @@ from envs.h1.tolerance import tolerance
 
 
 class _FallTerminates(Task):
-    """Episodes end when the pelvis drops below 0.2 m (the robot has fallen)."""
+    """Episodes end when the pelvis drops below `fall_height` (the robot has fallen)."""
+
+    fall_height = 0.2  # m (pole: 0.5)
 
     def terminated(self, model, data) -> bool:
-        return bool(data.qpos[2] < 0.2)
+        return bool(data.qpos[2] < self.fall_height)
 
 
 class _Locomotion(_FallTerminates):
@@ -24,21 +26,25 @@ class _Locomotion(_FallTerminates):
     success_bar = 700.0
     upright_threshold = 0.9  # torso u from which `upright` is 1 (hurdle loosens it)
 
-    def reward(self, model, data):
+    def standing(self, data) -> float:
+        return rewards.standing(self.robot.head_height(data))
+
+    def terms(self, data) -> dict[str, float]:
+        """The walk family's reward terms, also its info dict."""
         robot = self.robot
-        standing = rewards.standing(robot.head_height(data))
+        standing = self.standing(data)
         upright = rewards.upright(robot.torso_upright(data), self.upright_threshold)
-        small_control = rewards.small_control(robot.actuator_force(data))
-        move = rewards.move(robot.com_velocity(data)[0], self.speed)
-        stand_reward = standing * upright
-        info = {
-            "stand_reward": stand_reward,
-            "small_control": small_control,
-            "move": move,
+        return {
+            "stand_reward": standing * upright,
+            "small_control": rewards.small_control(robot.actuator_force(data)),
+            "move": rewards.move(robot.com_velocity(data)[0], self.speed),
             "standing": standing,
             "upright": upright,
         }
-        return small_control * stand_reward * move, info
+
+    def reward(self, model, data):
+        info = self.terms(data)
+        return info["small_control"] * info["stand_reward"] * info["move"], info
 
 
 @register_task

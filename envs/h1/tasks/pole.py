@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import mujoco
 
-from envs.h1 import rewards
-from envs.h1.task import Task, register_task
+from envs.h1.task import register_task
+from envs.h1.tasks.locomotion import _Locomotion
 from envs.h1.tasks.scene import add_box, geom_mask, touches
 
 COLLISION_DISCOUNT = 0.1  # reward factor while the robot touches a pole
 
 
 @register_task
-class Pole(Task):
+class Pole(_Locomotion):
     """Half stand-tall reward, half move reward (additive, unlike walk), times 0.1 while the robot
     touches a pole. Ends when the pelvis drops below 0.5 m."""
 
@@ -21,6 +21,7 @@ class Pole(Task):
     random_score = 20.09
     contact_terms = frozenset({"collision_discount"})
     speed = 0.5
+    fall_height = 0.5
     ROWS = 41  # row r at x = r m; odd rows hold 4 poles, even rows 3, staggered
     ODD_ROW_Y = (2.25, 0.75, -0.75, -2.25)
     EVEN_ROW_Y = (1.5, 0.0, -1.5)
@@ -49,24 +50,9 @@ class Pole(Task):
         self.pole_mask = geom_mask(model, pole_ids)
 
     def reward(self, model, data):
-        robot = self.robot
-        standing = rewards.standing(robot.head_height(data))
-        upright = rewards.upright(robot.torso_upright(data))
-        small_control = rewards.small_control(robot.actuator_force(data))
-        move = rewards.move(robot.com_velocity(data)[0], self.speed)
+        info = self.terms(data)
         # The benchmark exempts pole contacts that involve the floor; MuJoCo never collides two
         # static geoms, so every pole contact involves the robot.
-        collision_discount = COLLISION_DISCOUNT if touches(data, self.pole_mask) else 1.0
-        stand_reward = standing * upright
-        info = {
-            "stand_reward": stand_reward,
-            "small_control": small_control,
-            "move": move,
-            "standing": standing,
-            "upright": upright,
-            "collision_discount": collision_discount,
-        }
-        return (0.5 * small_control * stand_reward + 0.5 * move) * collision_discount, info
-
-    def terminated(self, model, data) -> bool:
-        return bool(data.qpos[2] < 0.5)
+        info["collision_discount"] = COLLISION_DISCOUNT if touches(data, self.pole_mask) else 1.0
+        stand = info["small_control"] * info["stand_reward"]
+        return (0.5 * stand + 0.5 * info["move"]) * info["collision_discount"], info

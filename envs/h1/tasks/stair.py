@@ -5,8 +5,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from envs.h1 import rewards
-from envs.h1.task import Task, register_task
+from envs.h1.task import register_task
+from envs.h1.tasks.locomotion import _Locomotion
 from envs.h1.tasks.scene import add_box
 from envs.h1.tolerance import tolerance
 
@@ -14,35 +14,21 @@ _WALL_RGBA = (0.5, 0.5, 0.55, 1.0)
 _STEP_RGBA = (0.65, 0.6, 0.5, 1.0)
 
 
-class _Climbing(Task):
+class _Climbing(_Locomotion):
     """Walk's reward with height measured from each foot, so it holds on raised ground, and a
     looser upright threshold (0.5). Ends only when the torso is nearly horizontal (u < 0.1)."""
 
-    success_bar = 700.0
+    speed = 1.0
+    upright_threshold = 0.5
 
-    def reward(self, model, data):
-        robot = self.robot
-        head_z = robot.head_height(data)
-        left_foot_z = data.site_xpos[robot.left_foot_site, 2]
-        right_foot_z = data.site_xpos[robot.right_foot_site, 2]
-        standing = tolerance(head_z - left_foot_z, bounds=(1.2, np.inf), margin=0.45) * tolerance(
-            head_z - right_foot_z, bounds=(1.2, np.inf), margin=0.45
-        )
-        upright = rewards.upright(robot.torso_upright(data), threshold=0.5)
-        small_control = rewards.small_control(robot.actuator_force(data))
-        move = rewards.move(robot.com_velocity(data)[0], 1.0)
-        stand_reward = standing * upright
-        info = {
-            "stand_reward": stand_reward,
-            "small_control": small_control,
-            "move": move,
-            "standing": standing,
-            "upright": upright,
-        }
-        return stand_reward * small_control * move, info
+    def standing(self, data) -> float:
+        head_z = self.robot.head_height(data)
+        return tolerance(head_z - data.site_xpos[self.robot.left_foot_site, 2], bounds=(1.2, np.inf),
+                         margin=0.45) * tolerance(head_z - data.site_xpos[self.robot.right_foot_site, 2],
+                                                  bounds=(1.2, np.inf), margin=0.45)
 
     def terminated(self, model, data) -> bool:
-        return self.robot.torso_upright(data) < 0.1
+        return bool(self.robot.torso_upright(data) < 0.1)
 
 
 @register_task
