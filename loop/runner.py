@@ -33,8 +33,9 @@ from replay import make_replay
 REINIT_LOOP_KEYS = ("name", "every_env_steps", "at_env_steps", "on_load")
 FORMAT = 1
 # SIGTERM: scheduler kill or `kill`; SIGUSR1: SLURM's warning before the time limit (--signal=USR1@90);
-# SIGUSR2: submitit's preemption signal (its handler requeues the job; we chain to it after checkpointing).
-PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+# SIGUSR2: submitit's preemption signal (its handler requeues the job; we chain to it after checkpointing);
+# SIGINT: Ctrl-C (a second Ctrl-C interrupts at once).
+PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 
 
 class NonFiniteError(RuntimeError):
@@ -238,7 +239,7 @@ class Trainer:
             if self.video is not None:
                 self.video.close()
         previous = handlers.get(self.stop_signal)
-        if callable(previous):  # e.g. submitit's: it requeues the job, which then resumes our checkpoint
+        if callable(previous) and previous is not signal.default_int_handler:  # e.g. submitit's: it requeues the job, which then resumes our checkpoint
             previous(self.stop_signal, None)
         return final_eval
 
@@ -249,6 +250,8 @@ class Trainer:
 
         def request_stop(signum, _frame):
             self.stop_signal = signum
+            if signum == signal.SIGINT:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
         return {signum: signal.signal(signum, request_stop) for signum in PREEMPTION_SIGNALS}
 
