@@ -239,7 +239,8 @@ class Trainer:
             if self.video is not None:
                 self.video.close()
         previous = handlers.get(self.stop_signal)
-        if callable(previous) and previous is not signal.default_int_handler:  # e.g. submitit's: it requeues the job, which then resumes our checkpoint
+        # e.g. submitit's handler: it requeues the job, which then resumes our checkpoint.
+        if callable(previous) and previous is not signal.default_int_handler:
             previous(self.stop_signal, None)
         return final_eval
 

@@ -140,6 +140,26 @@ def test_sigterm_checkpoints_and_stops_then_resume_finishes(tmp_path):
     assert resumed.run()["eval/episodic_return"] < 0
 
 
+def test_ctrl_c_checkpoints_and_stops_and_a_second_one_would_interrupt(tmp_path):
+    import os
+    import signal
+
+    trainer = Trainer(make_cfg(**{"reinit.name": "none"}), tmp_path)
+    act, handlers_seen = trainer._act, []
+
+    def act_then_interrupt():
+        act()
+        if trainer.env_steps == 30:
+            os.kill(os.getpid(), signal.SIGINT)
+            handlers_seen.append(signal.getsignal(signal.SIGINT))
+
+    trainer._act = act_then_interrupt
+    assert trainer.run() == {}
+    assert handlers_seen == [signal.default_int_handler]  # armed for an immediate second Ctrl-C
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == ["step_000000000030.pt"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_submitit_style_handler_runs_after_our_checkpoint(tmp_path):
     import os
     import signal

@@ -1,0 +1,31 @@
+"""DQN learns Breakout through train.py (slow: about 25 minutes on 2 CPU cores)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from envs.atari import REFERENCE_SCORES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_dqn_beats_random_play_on_breakout_within_200k_agent_steps(tmp_path):
+    # CleanRL-like settings scaled to a CPU budget: replay ratio 0.25 (Nature DQN), lr 1e-4, epsilon to
+    # 0.01 over the first 100k steps. Breakout is the usual quick-learning game; Pong needs ~1M steps.
+    overrides = ["agent=dqn", "env=atari", "env.game=breakout", "total_env_steps=200000", "learning_starts=10000",
+                 "replay_ratio=0.25", "replay.capacity=100000", "agent.learning_rate=1e-4",
+                 "agent.exploration_env_steps=100000", "agent.target_update_env_steps=1000",
+                 "eval.every_env_steps=50000", "eval.episodes=10", "checkpoint.every_env_steps=200000",
+                 "threads=1", "quiet=true", f"run_dir={tmp_path}/run"]
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), *overrides], capture_output=True, text=True,
+                            timeout=3600)
+    assert result.returncode == 0, result.stderr
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    evals = [e.value for e in events.Scalars("eval/episodic_return")]
+    random_score = REFERENCE_SCORES["breakout"][0]  # 1.7 points per game
+    assert max(evals[-2:]) > 2 * random_score, evals
