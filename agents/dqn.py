@@ -13,6 +13,7 @@ from torch import nn
 
 import fire
 from agents.nature_cnn import QNetwork
+from agents.optim import fused_adam_supported
 from replay.base import Batch
 
 LOSSES = ("huber", "mse")
@@ -28,13 +29,6 @@ REINIT_OPTIONS: dict[str, dict[str, Any]] = {
     "pi": {},
 }
 FIRE_LINEAR = ("reset", "orthogonalize")
-
-
-def fused_adam_supported(device: torch.device) -> bool:
-    """Fused Adam exists for CUDA, and for CPU from torch 2.4 on."""
-    if device.type == "cuda":
-        return True
-    return device.type == "cpu" and tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
 
 
 class DQN:

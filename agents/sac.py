@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 import fire
 from agents.networks import NET_KINDS, Actor, RunningMeanStd, TwinCritic
+from agents.optim import fused_adam_supported
 from replay.base import Batch
 
 # What each intervention touches is in SAC.reinit's docstring. ReDo and plasticity injection are not
@@ -125,9 +126,11 @@ class SAC:
 
     def _make_network_optimizers(self) -> tuple[torch.optim.AdamW, torch.optim.AdamW]:
         # AdamW on every parameter; weight_decay=0 makes it exactly Adam (CleanRL), 1e-2 is SimBa's.
-        cfg = self.cfg
-        return (torch.optim.AdamW(self.actor.parameters(), lr=cfg["actor_lr"], weight_decay=cfg["weight_decay"]),
-                torch.optim.AdamW(self.critic.parameters(), lr=cfg["critic_lr"], weight_decay=cfg["weight_decay"]))
+        cfg, fused = self.cfg, fused_adam_supported(self.device)
+        return (torch.optim.AdamW(self.actor.parameters(), lr=cfg["actor_lr"], weight_decay=cfg["weight_decay"],
+                                  fused=fused),
+                torch.optim.AdamW(self.critic.parameters(), lr=cfg["critic_lr"], weight_decay=cfg["weight_decay"],
+                                  fused=fused))
 
     @property
     def alpha(self) -> torch.Tensor:
