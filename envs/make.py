@@ -56,18 +56,11 @@ def supports_state(envs: gym.vector.VectorEnv) -> bool:
     return True
 
 
-def normalized_score(cfg: Mapping[str, Any], episodic_return: float) -> float | None:
-    """The suite's normalised score of a mean return, or None where there are no reference scores:
-    Atari: human-normalised (random 0, human 1); H1 tasks: (R - random) / (success bar - random), the
-    normalisation of the SimBa papers."""
-    if cfg.get("suite") == "atari":
-        from envs.atari import REFERENCE_SCORES, human_normalized_score
-
-        return human_normalized_score(cfg["game"], episodic_return) if cfg["game"] in REFERENCE_SCORES else None
-    spec = gym.spec(cfg["id"])
-    if spec.entry_point == "envs.h1.env:H1Env":
-        from envs.h1 import TASKS
-
-        task = TASKS[spec.kwargs["task"]]
-        return (episodic_return - task.random_score) / (task.success_bar - task.random_score)
-    return None
+def normalized_score(metadata: Mapping[str, Any], episodic_return: float) -> float | None:
+    """(R - random) / (reference - random) for envs whose metadata declares
+    `normalization = (random score, reference score)`: Atari games (human reference, so 1 = human level)
+    and the H1 tasks (success bar); None for the others."""
+    if "normalization" not in metadata:
+        return None
+    random_score, reference_score = metadata["normalization"]
+    return (episodic_return - random_score) / (reference_score - random_score)

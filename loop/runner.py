@@ -403,7 +403,7 @@ class Trainer:
                    "eval/episodic_return_std": float(np.std(returns)),
                    "eval/episodic_length": float(np.mean(episode_lengths)),
                    "eval/episodes": float(len(returns))}
-        score = normalized_score(self.cfg["env"], figures["eval/episodic_return"])
+        score = normalized_score(envs.metadata, figures["eval/episodic_return"])
         if score is not None:
             figures["eval/normalized_score"] = score
         self.logger.scalars(figures, self.env_steps)

@@ -14,7 +14,7 @@ from ale_py.vector_env import AtariVectorEnv as _ALEVectorEnv
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from envs.atari.preprocessing import make_atari_env
-from envs.atari.scores import GAMES
+from envs.atari.scores import GAMES, REFERENCE_SCORES
 
 STICKY_LEVELS = ("frame", "agent_step")
 BACKENDS = ("vector", "gymnasium")
@@ -204,35 +204,34 @@ def make_atari_vector(
                             frame_stack=frame_stack, noop_max=noop_max, fire_reset=fire_reset,
                             max_episode_frames=max_episode_frames)
         vector_cls = AsyncVectorEnv if vectorization == "async" and num_envs > 1 else SyncVectorEnv
-        return AtariVectorEnv(
-            vector_cls([make_game] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP),
-            episodic_life=episodic_life,
-            agent_step_sticky_probability=repeat_action_probability - per_frame_sticky,
-            seed=seed,
+        games = vector_cls([make_game] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    else:
+        games = _ALEVectorEnv(
+            game,
+            num_envs,
+            num_threads=num_threads,
+            max_num_frames_per_episode=max_episode_frames,
+            repeat_action_probability=per_frame_sticky,
+            full_action_space=full_action_space,
+            autoreset_mode=AutoresetMode.SAME_STEP,
+            img_height=frame_size,
+            img_width=frame_size,
+            grayscale=True,
+            stack_num=frame_stack,
+            frameskip=frame_skip,
+            maxpool=True,
+            noop_max=noop_max,
+            episodic_life=False,  # ale-py's restarts the game at a life loss; ours continues it
+            life_loss_info=False,
+            reward_clipping=False,
+            use_fire_reset=fire_reset,
         )
-    ale_env = _ALEVectorEnv(
-        game,
-        num_envs,
-        num_threads=num_threads,
-        max_num_frames_per_episode=max_episode_frames,
-        repeat_action_probability=per_frame_sticky,
-        full_action_space=full_action_space,
-        autoreset_mode=AutoresetMode.SAME_STEP,
-        img_height=frame_size,
-        img_width=frame_size,
-        grayscale=True,
-        stack_num=frame_stack,
-        frameskip=frame_skip,
-        maxpool=True,
-        noop_max=noop_max,
-        episodic_life=False,  # ale-py's restarts the game at a life loss; ours continues it
-        life_loss_info=False,
-        reward_clipping=False,
-        use_fire_reset=fire_reset,
-    )
-    return AtariVectorEnv(
-        ale_env,
+    vector_env = AtariVectorEnv(
+        games,
         episodic_life=episodic_life,
         agent_step_sticky_probability=repeat_action_probability - per_frame_sticky,
         seed=seed,
     )
+    if game in REFERENCE_SCORES:  # (random, human): eval/normalized_score is the human-normalised score
+        vector_env.metadata["normalization"] = REFERENCE_SCORES[game]
+    return vector_env

@@ -64,7 +64,9 @@ class H1Env(gym.Env):
 
         self.success_bar = self.task.success_bar
         self.random_score = self.task.random_score
-        self.metadata = {**self.metadata, "success_bar": self.success_bar, "random_score": self.random_score}
+        self.metadata = {**self.metadata, "success_bar": self.success_bar, "random_score": self.random_score,
+                         # (random, success bar): the SimBa papers' normalised score
+                         "normalization": (self.random_score, self.success_bar)}
         self.render_mode, self.width, self.height = render_mode, width, height
         self._renderer: mujoco.Renderer | None = None  # created on first render
 

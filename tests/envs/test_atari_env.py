@@ -127,3 +127,11 @@ def test_reference_scores_match_the_spec_table(shared_dir):
     assert len(rows) == 3
     for name, random, human in rows:
         assert REFERENCE_SCORES[names[name]] == (float(random), float(human))
+
+
+def test_the_vector_env_declares_its_game_normalisation():
+    from envs import normalized_score
+
+    envs = make_atari_vector("asterix", 1)
+    assert normalized_score(envs.metadata, 2250.0) == human_normalized_score("asterix", 2250.0)
+    envs.close()

@@ -232,11 +232,14 @@ def test_rgb_array_rendering_headless():
 
 
 def test_normalized_score_uses_the_success_bar_and_random_score():
-    from envs import normalized_score
+    from envs import make_vector, normalized_score
     from envs.h1 import TASKS
 
     walk = TASKS["walk"]
-    cfg = {"suite": "gymnasium", "id": "h1-walk-v0"}
-    assert normalized_score(cfg, walk.random_score) == 0.0
-    assert normalized_score(cfg, walk.success_bar) == 1.0
-    assert normalized_score({"suite": "gymnasium", "id": "Pendulum-v1"}, -200.0) is None
+    h1 = make_vector({"suite": "gymnasium", "id": "h1-walk-v0", "action_repeat": 2}, num_envs=1)
+    pendulum = make_vector({"suite": "gymnasium", "id": "Pendulum-v1"}, num_envs=1)
+    assert normalized_score(h1.metadata, walk.random_score) == 0.0
+    assert normalized_score(h1.metadata, walk.success_bar) == 1.0
+    assert normalized_score(pendulum.metadata, -200.0) is None
+    h1.close()
+    pendulum.close()
