@@ -199,6 +199,8 @@ class Trainer:
         Returns the final evaluation's figures ({} when preempted)."""
         self.logger = RunLogger(self.run_dir, self.total_env_steps, self.env_steps,
                                 quiet=bool(self.cfg.get("quiet")), purge_step=self.purge_step)
+        if self.latest_return is not None:  # resumed: show the last episode's return until the next one ends
+            self.logger.postfix["return"] = f"{self.latest_return:.1f}"
         if not self.purge_step:  # a new run (purge_step 0 restarts one in place), not a resumed one
             self.logger.text("config", "```yaml\n" + OmegaConf.to_yaml(OmegaConf.create(self.cfg)) + "\n```")
         if self.obs is None:
@@ -300,10 +302,9 @@ class Trainer:
             self.logger.scalars({"charts/episodic_return": self.latest_return,
                                  "charts/episodic_length": self.episode_length[i] * self.action_repeat},
                                 self.env_steps)
+            self.logger.postfix["return"] = f"{self.latest_return:.1f}"
             self.episode_return[i] = 0.0
             self.episode_length[i] = 0
-        if self.latest_return is not None:
-            self.logger.postfix["return"] = f"{self.latest_return:.1f}"
         self.timings["act"] += tock - tick
         self.timings["env"] += tuck - tock
         self.timings["replay"] += time.perf_counter() - tuck
