@@ -114,3 +114,22 @@ def time_trainer(*overrides: str) -> float:
         start = time.perf_counter()
         trainer.run()
         return time.perf_counter() - start
+
+
+def loop_figures(run_ours: Callable[[int, int], float], run_reference: Callable[[int, int], float], *,
+                 total_env_steps: int, learning_starts: int, vector_step: int, ratio: str,
+                 repeats: int) -> list[tuple]:
+    """Env steps/s of our loop and a reference loop: actor only (learning starts at the last vector step
+    of `vector_step` env steps), then end to end with updates at `ratio` from `learning_starts`.
+    `run_*(total_env_steps, learning_starts)` return seconds; candidates alternate, medians reported."""
+    phases = (("actor only (warm-up, no updates)", total_env_steps - vector_step),
+              (f"end to end, {ratio} (updates after {learning_starts} steps)", learning_starts))
+    rows = []
+    for phase, starts in phases:
+        seconds = interleaved({
+            "ours": lambda s=starts: run_ours(total_env_steps, s),
+            "reference": lambda s=starts: run_reference(total_env_steps, s),
+        }, repeats)  # fmt: skip
+        ours, reference = total_env_steps / median(seconds["ours"]), total_env_steps / median(seconds["reference"])
+        rows.append((f"{phase}: env steps/s", f"{ours:.1f}", f"{reference:.1f}", f"{ours / reference:.2f}x"))
+    return rows

@@ -27,6 +27,7 @@ from bench.common import (
     add_threads_option,
     compose,
     interleaved,
+    loop_figures,
     machine,
     median,
     set_threads,
@@ -143,19 +144,6 @@ def learner_figures(calls: int, repeats: int) -> list[tuple]:
     ]  # fmt: skip
 
 
-def loop_figures(total_env_steps: int, learning_starts: int, repeats: int) -> list[tuple]:
-    rows = []
-    for phase, starts in (("actor only (warm-up, no updates)", total_env_steps - NUM_ENVS),
-                          (f"end to end, RR 1 (updates after {learning_starts} steps)", learning_starts)):
-        seconds = interleaved({
-            "ours": lambda s=starts: run_trainer(total_env_steps, s),
-            "reference": lambda s=starts: run_reference(total_env_steps, s),
-        }, repeats)  # fmt: skip
-        ours, reference = total_env_steps / median(seconds["ours"]), total_env_steps / median(seconds["reference"])
-        rows.append((f"{phase}: env steps/s", f"{ours:.1f}", f"{reference:.1f}", f"{ours / reference:.2f}x"))
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny budgets, one repeat")
@@ -177,7 +165,9 @@ def main() -> None:
     if not args.skip_loop:
         print()
         print(table((f"loop, {args.env_steps} env steps, 4 envs", "ours", "CleanRL-style", "ours / reference"),
-                    loop_figures(args.env_steps, args.learning_starts, args.repeats)))
+                    loop_figures(run_trainer, run_reference, total_env_steps=args.env_steps,
+                             learning_starts=args.learning_starts, vector_step=NUM_ENVS, ratio="RR 1",
+                             repeats=args.repeats)))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.common import add_threads_option, interleaved, machine, median, set_threads, table, time_trainer
+from bench.common import add_threads_option, loop_figures, machine, set_threads, table, time_trainer
 from bench.reference import cleanrl_sac
 
 TASK = "h1-walk"
@@ -31,19 +31,6 @@ def run_reference(total_env_steps: int, learning_starts: int) -> float:
     return cleanrl_sac.run(args)["seconds"]
 
 
-def loop_figures(total_env_steps: int, learning_starts: int, repeats: int) -> list[tuple]:
-    rows = []
-    for phase, starts in (("actor only (warm-up, no updates)", total_env_steps - 1),
-                          (f"end to end, UTD 1 (updates after {learning_starts} steps)", learning_starts)):
-        seconds = interleaved({
-            "ours": lambda s=starts: run_trainer(total_env_steps, s),
-            "reference": lambda s=starts: run_reference(total_env_steps, s),
-        }, repeats)  # fmt: skip
-        ours, reference = total_env_steps / median(seconds["ours"]), total_env_steps / median(seconds["reference"])
-        rows.append((f"{phase}: env steps/s", f"{ours:.1f}", f"{reference:.1f}", f"{ours / reference:.2f}x"))
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny budgets, one repeat")
@@ -59,7 +46,9 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"medians of {args.repeats} alternating repeats\n")
     print(table((f"loop, {args.env_steps} env steps, 1 env", "ours", "CleanRL-style", "ours / reference"),
-                loop_figures(args.env_steps, args.learning_starts, args.repeats)))
+                loop_figures(run_trainer, run_reference, total_env_steps=args.env_steps,
+                             learning_starts=args.learning_starts, vector_step=1, ratio="UTD 1",
+                             repeats=args.repeats)))
 
 
 if __name__ == "__main__":
