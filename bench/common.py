@@ -11,8 +11,6 @@ from pathlib import Path
 
 import torch
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-
 
 def interleaved(candidates: Mapping[str, Callable[[], float | None]], repeats: int) -> dict[str, list[float]]:
     """Run every candidate `repeats` times, alternating A B A B ... (the order flips each round).
@@ -77,15 +75,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def compose(*overrides: str) -> dict:
-    """The resolved config of `python train.py <overrides>`, as a plain dict (validated like train.py)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from omegaconf import OmegaConf
-
+    """The resolved config of `python train.py <overrides>`, validated like train.py does."""
+    from loop.config import compose as compose_config
     from loop.config import validate
 
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = OmegaConf.to_container(hydra_compose(config_name="config", overrides=list(overrides)), resolve=True)
+    cfg = compose_config(*overrides)
     validate(cfg)
     return cfg
 

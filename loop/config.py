@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from agents import AGENTS, agent_class
@@ -13,6 +14,21 @@ from replay import KINDS
 
 REINITS = ("none", "fire", "reset", "snp", "head_reset", "redo", "pi")
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def compose(*overrides: str) -> dict[str, Any]:
+    """The resolved config of `python train.py <overrides>` as a plain dict (for tests, benchmarks,
+    notebooks); train.py itself gets the same from @hydra.main."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
 
 
 class ConfigError(ValueError):

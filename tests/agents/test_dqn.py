@@ -10,8 +10,8 @@ from torch import nn
 
 from agents.dqn import DQN
 from agents.nature_cnn import QNetwork
+from loop.config import compose
 from replay.base import Batch
-from tests.hydra_configs import compose
 
 OBS_SPACE = gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
 

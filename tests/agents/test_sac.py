@@ -13,8 +13,8 @@ from torch import nn
 import fire
 from agents.networks import Actor, RunningMeanStd
 from agents.sac import HEADS, REINIT_METHODS, SAC
+from loop.config import compose
 from replay.base import Batch
-from tests.hydra_configs import compose
 
 OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
 ACTION_SPACE = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)  # Pendulum's: scale 2, bias 0

@@ -16,8 +16,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from loop import checkpoint
+from loop.config import compose
 from loop.runner import Trainer
-from tests.hydra_configs import compose
 
 TOTAL = 160  # 2N env steps (2 envs: 80 vector steps); checkpoints every 40, the stop falls at 100
 # Games are cut at 80 frames (20 agent steps) so that episodes end, reset and get evaluated often.
