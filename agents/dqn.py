@@ -14,6 +14,7 @@ from torch import nn
 import fire
 from agents.nature_cnn import QNetwork
 from agents.optim import fused_adam_supported
+from agents.precision import check_precision, update_autocast
 from replay.base import Batch
 
 LOSSES = ("huber", "mse")
@@ -49,11 +50,14 @@ class DQN:
         observation_space: gymnasium.spaces.Box,
         action_space: gymnasium.spaces.Discrete,
         device: str | torch.device,
+        precision: str = "fp32",
         **cfg: Any,
     ):
+        check_precision(precision, "DQN")
         cfg = self._validated(cfg)
         self.cfg = cfg
         self.device = torch.device(device)
+        self.precision = precision
         self.num_actions = int(action_space.n)
         self.batch_size = cfg["batch_size"]
         # NHWC conv weights on CPU: oneDNN's channels-last kernels make an update ~1.3x faster there
@@ -147,8 +151,9 @@ class DQN:
         return rewards + batch.discounts * next_value
 
     def update(self, batch: Batch) -> Mapping[str, torch.Tensor]:
-        target = self.td_target(batch)
-        q = self.q_network(batch.obs).gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)  # (B,)
+        with update_autocast(self.device, self.precision):
+            target = self.td_target(batch)
+            q = self.q_network(batch.obs).gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)  # (B,)
         if self.cfg["loss"] == "huber":
             loss = F.smooth_l1_loss(q, target)
         else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from agents.precision import OutputLinear
+
 NATURE_FEATURES = 64 * 7 * 7  # encoder output for 84x84 inputs
 
 
@@ -28,8 +30,8 @@ class DuelingHead(nn.Module):
 
     def __init__(self, features: int, hidden: int, num_actions: int):
         super().__init__()
-        self.value = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-        self.advantage = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, num_actions))
+        self.value = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), OutputLinear(hidden, 1))
+        self.advantage = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), OutputLinear(hidden, num_actions))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         advantage = self.advantage(features)
@@ -50,11 +52,11 @@ class QNetwork(nn.Module):
         if dueling:
             self.head = DuelingHead(NATURE_FEATURES, hidden, num_actions)
         else:
-            self.head = nn.Sequential(nn.Linear(NATURE_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, num_actions))
+            self.head = nn.Sequential(nn.Linear(NATURE_FEATURES, hidden), nn.ReLU(), OutputLinear(hidden, num_actions))
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(obs.float() / 255.0))
+        return self.head(self.encoder(obs.float().div_(255.0)))

@@ -1,7 +1,8 @@
 """SAC's networks: MLP (CleanRL) and SimBa (Lee et al. 2025) encoders, the tanh-Gaussian actor, twin critics,
 and the running observation normaliser.
 
-Every weight sits in an ordinary nn.Linear, so the interventions in `fire` see each layer, each critic
+Every weight sits in an ordinary nn.Linear (heads: its float32 subclass OutputLinear), so the interventions
+in `fire` see each layer, each critic
 of the twin separately. The normaliser is a separate module that the agent owns beside the networks,
 so no intervention on the actor or critics can touch its statistics.
 """
@@ -13,6 +14,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from agents.precision import OutputLinear
 
 NET_KINDS = ("mlp", "simba")
 
@@ -60,7 +63,7 @@ def make_encoder(in_dim: int, net: Mapping[str, Any], role: str) -> tuple[nn.Seq
 
 
 def _head(features: int, out: int, orthogonal: bool) -> nn.Linear:
-    head = nn.Linear(features, out)
+    head = OutputLinear(features, out)
     if orthogonal:
         nn.init.orthogonal_(head.weight)
         nn.init.zeros_(head.bias)

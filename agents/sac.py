@@ -15,6 +15,7 @@ import torch.nn.functional as F
 import fire
 from agents.networks import NET_KINDS, Actor, RunningMeanStd, TwinCritic
 from agents.optim import fused_adam_supported
+from agents.precision import check_precision, update_autocast
 from replay.base import Batch
 
 # What each intervention touches is in SAC.reinit's docstring. ReDo and plasticity injection are not
@@ -60,8 +61,10 @@ class SAC:
         observation_space: gymnasium.spaces.Box,
         action_space: gymnasium.spaces.Box,
         device: str | torch.device,
+        precision: str = "fp32",
         **cfg: Any,
     ):
+        check_precision(precision, "SAC")
         if not isinstance(action_space, gymnasium.spaces.Box) or len(observation_space.shape) != 1:
             raise ValueError(f"SAC needs 1-D Box observations and Box actions, got {observation_space} and "
                              f"{action_space}; allowed: Box(obs_dim,), Box(action_dim,)")
@@ -69,6 +72,7 @@ class SAC:
             raise ValueError(f"SAC squashes actions into the action space's bounds; {action_space} is unbounded")
         self.cfg = cfg = self._validated(cfg)
         self.device = torch.device(device)
+        self.precision = precision
         self.batch_size = cfg["batch_size"]
         obs_dim, action_dim = observation_space.shape[0], action_space.shape[0]
         self.action_dtype = action_space.dtype
@@ -201,7 +205,8 @@ class SAC:
         return {**metrics, **self.actor_metrics}
 
     def _critic_step(self, obs, actions, rewards, next_obs, discounts) -> dict[str, torch.Tensor]:
-        loss, q = self.critic_loss(obs, actions, rewards, next_obs, discounts)
+        with update_autocast(self.device, self.precision):  # the forward passes; backward follows their dtypes
+            loss, q = self.critic_loss(obs, actions, rewards, next_obs, discounts)
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_optimizer.step()
@@ -210,7 +215,8 @@ class SAC:
 
     def _actor_and_temperature_steps(self, obs: torch.Tensor) -> None:
         for _ in range(self.cfg["policy_frequency"]):
-            loss, log_prob = self.actor_loss(obs)
+            with update_autocast(self.device, self.precision):
+                loss, log_prob = self.actor_loss(obs)
             self.actor_optimizer.zero_grad(set_to_none=True)
             loss.backward(inputs=list(self.actor.parameters()))  # the critic's gradients are not needed
             self.actor_optimizer.step()

@@ -110,20 +110,28 @@ def time_trainer(*overrides: str) -> float:
         return time.perf_counter() - start
 
 
-def loop_figures(run_ours: Callable[[int, int], float], run_reference: Callable[[int, int], float], *,
+def loop_figures(run_ours: Callable[[int, int, str], float], run_reference: Callable[[int, int], float], *,
                  total_env_steps: int, learning_starts: int, vector_step: int, ratio: str,
-                 repeats: int) -> list[tuple]:
+                 repeats: int, precisions: Sequence[str] = ("fp32", "bf16")) -> list[tuple]:
     """Env steps/s of our loop and a reference loop: actor only (learning starts at the last vector step
-    of `vector_step` env steps), then end to end with updates at `ratio` from `learning_starts`.
-    `run_*(total_env_steps, learning_starts)` return seconds; candidates alternate, medians reported."""
-    phases = (("actor only (warm-up, no updates)", total_env_steps - vector_step),
-              (f"end to end, {ratio} (updates after {learning_starts} steps)", learning_starts))
+    of `vector_step` env steps; ours in fp32, the precision only matters to updates), then end to end
+    with updates at `ratio` from `learning_starts`, ours once per learner precision. The reference is
+    always fp32 (CleanRL has no mixed precision). `run_ours(total_env_steps, learning_starts, precision)`
+    and `run_reference(total_env_steps, learning_starts)` return seconds; candidates alternate, medians
+    reported."""
+    phases = (("actor only (warm-up, no updates)", total_env_steps - vector_step, ("fp32",)),
+              (f"end to end, {ratio} (updates after {learning_starts} steps)", learning_starts, precisions))
     rows = []
-    for phase, starts in phases:
-        seconds = interleaved({
-            "ours": lambda s=starts: run_ours(total_env_steps, s),
-            "reference": lambda s=starts: run_reference(total_env_steps, s),
-        }, repeats)  # fmt: skip
-        ours, reference = total_env_steps / median(seconds["ours"]), total_env_steps / median(seconds["reference"])
-        rows.append((f"{phase}: env steps/s", f"{ours:.1f}", f"{reference:.1f}", f"{ours / reference:.2f}x"))
+    for phase, starts, phase_precisions in phases:
+        candidates: dict[str, Callable[[], float]] = {
+            precision: (lambda s=starts, p=precision: run_ours(total_env_steps, s, p))
+            for precision in phase_precisions
+        }
+        candidates["reference"] = lambda s=starts: run_reference(total_env_steps, s)
+        seconds = interleaved(candidates, repeats)
+        reference = total_env_steps / median(seconds["reference"])
+        for precision in phase_precisions:
+            ours = total_env_steps / median(seconds[precision])
+            rows.append((f"{phase}, ours {precision}: env steps/s", f"{ours:.1f}", f"{reference:.1f}",
+                         f"{ours / reference:.2f}x"))
     return rows

@@ -6,8 +6,11 @@ Measured in one process, the two candidates alternating and repeated (the CPU is
    and of bench/reference/cleanrl_dqn.py with the same settings, game (Breakout), network and budget;
 2. actor only: the same two loops over their random-action warm-up (no updates), i.e. env + replay cost;
 3. learner only: updates/s of one DQN update (batch 32, online forward + backward + target forward + Adam)
-   on a fixed batch, ours and the reference's, against the roofline of the machine: fp32 GEMM FLOP/s
-   (torch.mm on large square matrices, measured here) divided by the update's FLOP count.
+   on a fixed batch, ours (precision=fp32 and bf16) and the reference's, against the roofline of the
+   machine: GEMM FLOP/s (torch.mm on large square matrices in fp32 and bf16, measured here) divided by
+   the update's FLOP count.
+
+Ours runs once per learner precision (`precision=fp32|bf16`, agents/precision.py); the reference is fp32.
 
     python -m bench.dqn_speed            # the figures in bench/README.md
     python -m bench.dqn_speed --quick    # smoke run (seconds)
@@ -23,6 +26,7 @@ import torch
 from torch import nn
 
 from agents.dqn import DQN
+from agents.precision import PRECISIONS
 from bench.common import (
     add_threads_option,
     compose,
@@ -44,12 +48,12 @@ NUM_ENVS = 4
 BATCH = 32
 
 
-def run_trainer(total_env_steps: int, learning_starts: int) -> float:
+def run_trainer(total_env_steps: int, learning_starts: int, precision: str) -> float:
     """Paper DQN settings; the env protocol matches the reference's wrappers (no-op starts, episodic life,
     no sticky actions, no fire reset)."""
     return time_trainer(
-        "agent=dqn", "env=atari", f"env.game={GAME}", "env.kwargs.fire_reset=false", f"env.num_envs={NUM_ENVS}",
-        "replay_ratio=1", f"agent.batch_size={BATCH}", f"total_env_steps={total_env_steps}",
+        "agent=dqn", f"precision={precision}", "env=atari", f"env.game={GAME}", "env.kwargs.fire_reset=false",
+        f"env.num_envs={NUM_ENVS}", "replay_ratio=1", f"agent.batch_size={BATCH}", f"total_env_steps={total_env_steps}",
         f"learning_starts={learning_starts}", f"replay.capacity={max(total_env_steps, 4 * BATCH)}",
     )  # fmt: skip
 
@@ -88,8 +92,8 @@ def update_flops(network: nn.Module, obs: torch.Tensor) -> int:
     return forward + (2 * forward - first_layer) + forward
 
 
-def gemm_flops_per_second(size: int, calls: int) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def gemm_flops_per_second(size: int, calls: int, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     return 2 * size**3 / time_per_call(lambda: torch.mm(a, b), calls, warmup=1)
 
 
@@ -105,8 +109,11 @@ def filled_replay(capacity: int, seed: int = 0) -> AtariReplay:
 
 def learner_figures(calls: int, repeats: int) -> list[tuple]:
     obs_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
-    torch.manual_seed(0)
-    agent = DQN(obs_space, gym.spaces.Discrete(4), "cpu", **compose("agent=dqn", "env=atari")["agent"])
+    agents = {}
+    for precision in PRECISIONS:
+        torch.manual_seed(0)
+        agents[precision] = DQN(obs_space, gym.spaces.Discrete(4), "cpu", precision=precision,
+                                **compose("agent=dqn", "env=atari")["agent"])
     replay = filled_replay(4 * BATCH * 8)
     batch = replay.sample(BATCH)
 
@@ -125,23 +132,29 @@ def learner_figures(calls: int, repeats: int) -> list[tuple]:
         loss.backward()
         reference_optimizer.step()
 
-    seconds = interleaved({
-        "ours": lambda: time_per_call(lambda: agent.update(batch), calls),
-        "reference": lambda: time_per_call(reference_update, calls),
-        "gemm": lambda: 1.0 / gemm_flops_per_second(2048, 4),
-    }, repeats)  # fmt: skip
-    flops = update_flops(agent.q_network, batch.obs)
-    gemm = 1.0 / median(seconds["gemm"])
-    roofline = gemm / flops
-    ours, reference = 1.0 / median(seconds["ours"]), 1.0 / median(seconds["reference"])
-    return [
-        ("FLOPs per update", f"{flops / 1e9:.2f} G", "", ""),
-        ("fp32 GEMM (torch.mm 2048^2)", f"{gemm / 1e9:.1f} GFLOP/s", "", ""),
-        ("roofline updates/s", f"{roofline:.1f}", "", "1.00 of roofline"),
-        ("learner updates/s, ours", f"{ours:.1f}", f"{ours / reference:.2f}x reference",
-         f"{ours / roofline:.2f} of roofline"),
-        ("learner updates/s, reference", f"{reference:.1f}", "", f"{reference / roofline:.2f} of roofline"),
-    ]  # fmt: skip
+    candidates = {f"ours {p}": (lambda a=agent: time_per_call(lambda: a.update(batch), calls))
+                  for p, agent in agents.items()}
+    candidates["reference"] = lambda: time_per_call(reference_update, calls)
+    gemm_dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    for p, dtype in gemm_dtypes.items():
+        candidates[f"gemm {p}"] = lambda d=dtype: 1.0 / gemm_flops_per_second(2048, 4, d)
+    seconds = interleaved(candidates, repeats)
+
+    flops = update_flops(agents["fp32"].q_network, batch.obs)
+    rate = {name: 1.0 / median(values) for name, values in seconds.items()}
+    roofline = {p: rate[f"gemm {p}"] / flops for p in gemm_dtypes}
+    rows = [("FLOPs per update", f"{flops / 1e9:.2f} G", "", "")]
+    for p in gemm_dtypes:
+        rows += [(f"{p} GEMM (torch.mm 2048^2)", f"{rate[f'gemm {p}'] / 1e9:.1f} GFLOP/s", "", ""),
+                 (f"roofline updates/s at {p} GEMM rate", f"{roofline[p]:.1f}", "", "")]
+    reference = rate["reference"]
+    for p in PRECISIONS:
+        ours = rate[f"ours {p}"]
+        rows.append((f"learner updates/s, ours {p}", f"{ours:.1f}", f"{ours / reference:.2f}x reference",
+                     f"{ours / roofline[p]:.2f} of its roofline"))
+    rows.append(("learner updates/s, reference (fp32)", f"{reference:.1f}", "",
+                 f"{reference / roofline['fp32']:.2f} of the fp32 roofline"))
+    return rows
 
 
 def main() -> None:

@@ -18,9 +18,9 @@ from bench.reference import cleanrl_sac
 TASK = "h1-walk"
 
 
-def run_trainer(total_env_steps: int, learning_starts: int) -> float:
+def run_trainer(total_env_steps: int, learning_starts: int, precision: str) -> float:
     return time_trainer(
-        "agent=sac", "agent/net=mlp", f"env={TASK}", "env.num_envs=1", "replay_ratio=1",
+        "agent=sac", f"precision={precision}", "agent/net=mlp", f"env={TASK}", "env.num_envs=1", "replay_ratio=1",
         f"total_env_steps={total_env_steps}", f"learning_starts={learning_starts}",
         f"replay.capacity={total_env_steps}", "diagnostics.every_updates=0",
     )  # fmt: skip

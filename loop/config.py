@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import AGENTS, agent_class
+from agents.precision import PRECISIONS
 from envs.make import SUITES, VECTORIZATIONS
 from replay import KINDS
 
@@ -70,6 +71,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _choice(cfg, "replay.kind", KINDS)
     _require(isinstance(cfg["device"], str) and bool(DEVICE.match(cfg["device"])),
              f"device={cfg['device']!r} is unknown; allowed: auto, cpu, cuda, cuda:N, mps")
+    _choice(cfg, "precision", PRECISIONS)
     for path in ("seed",):
         _positive_int(cfg, path, allow_zero=True)
     for path in ("total_env_steps", "env.num_envs", "env.eval_num_envs", "env.action_repeat", "replay.capacity",

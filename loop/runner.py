@@ -107,7 +107,8 @@ class Trainer:
         self.video: VideoRecorder | None = None
         self.action_space = self.envs.single_action_space
 
-        self.agent = make_agent(cfg["agent"], self.envs.single_observation_space, self.action_space, self.device)
+        self.agent = make_agent(cfg["agent"], self.envs.single_observation_space, self.action_space, self.device,
+                                cfg["precision"])
         self.batch_size = int(cfg["agent"]["batch_size"])
         self.replay = make_replay(cfg["replay"], self.envs.single_observation_space, self.action_space,
                                   num_envs=self.num_envs, gamma=float(cfg["agent"]["gamma"]),

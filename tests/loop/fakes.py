@@ -13,7 +13,7 @@ class CountingAgent:
 
     REINIT_METHODS = ("fire", "reset")
 
-    def __init__(self, observation_space, action_space, device, gamma=0.99, batch_size=4):
+    def __init__(self, observation_space, action_space, device, precision="fp32", gamma=0.99, batch_size=4):
         self.device = device
         self.action_space = action_space
         self.updates = 0

@@ -22,7 +22,8 @@ def fake_agent_and_replay(monkeypatch):
 
 def make_cfg(**overrides):
     cfg = {
-        "seed": 3, "device": "cpu", "total_env_steps": 120, "learning_starts": 12, "replay_ratio": 0.5,
+        "seed": 3, "device": "cpu", "precision": "fp32", "total_env_steps": 120, "learning_starts": 12,
+        "replay_ratio": 0.5,
         "agent": {"name": "counting", "gamma": 0.9, "batch_size": 4},
         "env": {"name": "pendulum", "id": "Pendulum-v1", "suite": "gymnasium", "num_envs": 1,
                 "vectorization": "sync", "action_repeat": 1, "eval_num_envs": 1, "max_episode_steps": 25,
