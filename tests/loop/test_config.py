@@ -30,6 +30,7 @@ CASES = [
      "env.kwargs.backend='python' is unknown; allowed: vector, gymnasium"),
     ({"replay.kind": "prioritized"}, "replay.kind='prioritized' is unknown; allowed: auto, uniform, atari"),
     ({"device": "gpu"}, "device='gpu' is unknown"),
+    ({"precision": "fp16"}, "precision='fp16' is unknown; allowed: fp32, bf16"),
     ({"seed": -1}, "seed=-1 must be an integer >= 0"),
     ({"total_env_steps": -5}, "total_env_steps=-5 must be an integer >= 1"),
     ({"total_env_steps": "1e6"}, "total_env_steps='1e6' must be an integer"),
