@@ -160,7 +160,7 @@ def learner_figures(calls: int, repeats: int) -> list[tuple]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny budgets, one repeat")
-    parser.add_argument("--env-steps", type=int, default=1_400, help="env steps per end-to-end run")
+    parser.add_argument("--env-steps", type=int, default=2_000, help="env steps per end-to-end run")
     parser.add_argument("--learning-starts", type=int, default=1_000, help="random-action env steps first")
     parser.add_argument("--repeats", type=int, default=3, help="alternating repeats per candidate")
     parser.add_argument("--skip-loop", action="store_true", help="learner and roofline figures only")

@@ -4,12 +4,12 @@
    Newton-Schulz call; the authors' code loops over taps in Python. Both are timed on the Nature CNN's
    three kernels (and checked to agree), alternating, medians.
 2. Time to apply: `DQN.reinit("fire")` (the paper's DQN hybrid: convs orthogonalised, Linear layers reset,
-   target synced, report computed), `fire.fire_` on the whole Q-network, and `fire.fire_` on the SimBa
-   actor + both critics (layer sizes of spec fire.md section 4.4 for h1-walk).
+   target synced, report computed), `fire.fire_` on the whole Q-network, and `SAC.reinit("fire")` on the
+   SimBa actor + both critics (agent/net=simba, h1-walk's sizes).
 3. Share of a run: one FIRE event against 1M updates (replay ratio 1, 1M env steps) of the measured update
    time. The update time is a lower bound on a run's time per env step, so the share is an upper bound.
-   The SimBa update is a stand-in until SAC lands: two critics' forward + backward on (obs, action),
-   the target critics' forward, the actor's forward + backward through a critic, AdamW, batch 256.
+   SimBa: `SAC.reinit("fire")` (actor and both critics orthogonalised, targets synced, optimisers and
+   temperature reset) and `SAC.update` with agent/net=simba, batch 256.
 
     python -m bench.fire_speed            # the figures in bench/README.md
     python -m bench.fire_speed --quick    # smoke run (seconds)
@@ -27,6 +27,7 @@ from torch import nn
 
 import fire
 from agents.dqn import DQN
+from agents.sac import SAC
 from bench.common import add_threads_option, compose, interleaved, machine, median, set_threads, table, time_per_call
 from fire.polar import newton_schulz
 from replay.base import Batch
@@ -58,63 +59,19 @@ def dqn_batch(size: int = 32) -> Batch:
                  next_obs=obs.roll(1, 0), discounts=torch.full((size,), 0.99))
 
 
-def mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for d_in, d_out in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(d_in, d_out), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
+def simba_sac() -> SAC:
+    """The FIRE paper's SimBa SAC (agent/net=simba) with h1-walk's observation and action sizes."""
+    torch.manual_seed(0)
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (H1_WALK_OBS,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (H1_ACTIONS,), np.float32)
+    return SAC(obs_space, action_space, "cpu", **compose("agent=sac", "agent/net=simba", "env=h1-walk")["agent"])
 
 
-class SimbaSized(nn.Module):
-    """Linear layers of the SimBa actor and twin critics for h1-walk (spec fire.md 4.4), no LayerNorms:
-    FIRE touches only the Linear weights, so their shapes are what its cost depends on."""
-
-    def __init__(self, obs_dim: int = H1_WALK_OBS, action_dim: int = H1_ACTIONS):
-        super().__init__()
-        self.actor = nn.ModuleDict({
-            "embed": nn.Linear(obs_dim, 128),
-            "block": mlp([128, 512, 128]),
-            "head": nn.Linear(128, 2 * action_dim),  # mean and log-std
-        })  # fmt: skip
-        self.critics = nn.ModuleList(
-            nn.Sequential(nn.Linear(obs_dim + action_dim, 512), mlp([512, 2048, 512]), mlp([512, 2048, 512]),
-                          nn.Linear(512, 1))
-            for _ in range(2)
-        )
-
-    def act(self, obs: torch.Tensor) -> torch.Tensor:
-        h = self.actor["embed"](obs)
-        h = h + self.actor["block"](h)
-        mean, _log_std = self.actor["head"](h).chunk(2, dim=-1)
-        return torch.tanh(mean)
-
-    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, actions], dim=-1)
-        return torch.stack([critic(x) for critic in self.critics])
-
-
-def simba_update_fn(batch_size: int = 256):
-    """A SimBa-sized SAC update stand-in (see the module docstring); returns a zero-argument callable."""
-    net, target = SimbaSized(), SimbaSized()
-    target.requires_grad_(False)
-    critic_optimizer = torch.optim.AdamW(net.critics.parameters(), lr=1e-4, weight_decay=1e-2)
-    actor_optimizer = torch.optim.AdamW(net.actor.parameters(), lr=1e-4, weight_decay=1e-2)
-    obs, next_obs = torch.randn(batch_size, H1_WALK_OBS), torch.randn(batch_size, H1_WALK_OBS)
-    actions, rewards = torch.rand(batch_size, H1_ACTIONS) * 2 - 1, torch.randn(batch_size, 1)
-
-    def update() -> None:
-        actor_loss = -net.q_values(obs, net.act(obs)).min(0).values.mean()
-        actor_optimizer.zero_grad()
-        actor_loss.backward()
-        actor_optimizer.step()
-        with torch.no_grad():
-            target_q = rewards + 0.99 * target.q_values(next_obs, net.act(next_obs)).min(0).values
-        critic_loss = (net.q_values(obs, actions) - target_q).square().mean()
-        critic_optimizer.zero_grad()
-        critic_loss.backward()
-        critic_optimizer.step()
-
-    return update
+def sac_batch(size: int = 256) -> Batch:
+    g = torch.Generator().manual_seed(0)
+    return Batch(obs=torch.randn(size, H1_WALK_OBS, generator=g),
+                 actions=torch.rand(size, H1_ACTIONS, generator=g) * 2 - 1, rewards=torch.randn(size, generator=g),
+                 next_obs=torch.randn(size, H1_WALK_OBS, generator=g), discounts=torch.full((size,), 0.99))
 
 
 def batched_vs_per_tap(calls: int, repeats: int) -> list[tuple]:
@@ -143,14 +100,13 @@ def batched_vs_per_tap(calls: int, repeats: int) -> list[tuple]:
 def apply_and_share(calls: int, repeats: int) -> list[tuple]:
     """One FIRE event is seconds on the SimBa critics (10 NS steps on 2048 x 512 weights): few calls."""
     agent, batch = dqn_agent(), dqn_batch()
-    simba = SimbaSized()
-    simba_update = simba_update_fn()
+    simba, simba_batch = simba_sac(), sac_batch()
     seconds = interleaved({
         "dqn_reinit": lambda: time_per_call(lambda: agent.reinit("fire", {}, batch), calls, warmup=1),
         "dqn_fire_all": lambda: time_per_call(lambda: fire.fire_(agent.q_network), calls, warmup=1),
-        "simba_fire": lambda: time_per_call(lambda: fire.fire_(simba), 1, warmup=0),
+        "simba_reinit": lambda: time_per_call(lambda: simba.reinit("fire", {}, simba_batch), 1, warmup=0),
         "dqn_update": lambda: time_per_call(lambda: agent.update(batch), calls),
-        "simba_update": lambda: time_per_call(simba_update, calls, warmup=1),
+        "simba_update": lambda: time_per_call(lambda: simba.update(simba_batch), calls, warmup=1),
     }, repeats)  # fmt: skip
     m = {name: median(values) for name, values in seconds.items()}
     dqn_run, simba_run = RUN_UPDATES * m["dqn_update"], RUN_UPDATES * m["simba_update"]
@@ -163,8 +119,8 @@ def apply_and_share(calls: int, repeats: int) -> list[tuple]:
          f"{m['dqn_update'] * 1e3:.1f}", f"{dqn_run / 3600:.1f}", share(m["dqn_reinit"], dqn_run)),
         ("fire_ on the whole Q-network (convs + Linear)", f"{m['dqn_fire_all'] * 1e3:.1f}", "", "",
          share(m["dqn_fire_all"], dqn_run)),
-        ("fire_ on SimBa actor + 2 critics (h1-walk sizes)", f"{m['simba_fire'] * 1e3:.1f}",
-         f"{m['simba_update'] * 1e3:.1f}", f"{simba_run / 3600:.1f}", share(m["simba_fire"], simba_run)),
+        ("SAC.reinit('fire'), SimBa actor + 2 critics (h1-walk sizes)", f"{m['simba_reinit'] * 1e3:.1f}",
+         f"{m['simba_update'] * 1e3:.1f}", f"{simba_run / 3600:.1f}", share(m["simba_reinit"], simba_run)),
     ]
 
 

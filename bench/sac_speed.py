@@ -34,7 +34,7 @@ def run_reference(total_env_steps: int, learning_starts: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny budgets, one repeat")
-    parser.add_argument("--env-steps", type=int, default=2_000, help="env steps per run")
+    parser.add_argument("--env-steps", type=int, default=4_000, help="env steps per run")
     parser.add_argument("--learning-starts", type=int, default=1_000, help="random-action env steps first")
     parser.add_argument("--repeats", type=int, default=3, help="alternating repeats per candidate")
     add_threads_option(parser)
