@@ -1,4 +1,4 @@
-"""DQN learns Breakout through train.py (slow: about 25 minutes on 2 CPU cores)."""
+"""DQN learns Breakout through train.py, in either learner precision (slow: about 25 minutes each on 2 CPU cores)."""
 
 import subprocess
 import sys
@@ -13,11 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_dqn_beats_random_play_on_breakout_within_200k_agent_steps(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_dqn_beats_random_play_on_breakout_within_200k_agent_steps(tmp_path, precision):
     # CleanRL-like settings scaled to a CPU budget: replay ratio 0.25 (Nature DQN), lr 1e-4, epsilon to
     # 0.01 over the first 100k steps. Breakout is the usual quick-learning game; Pong needs ~1M steps.
-    overrides = ["agent=dqn", "env=atari", "env.game=breakout", "total_env_steps=200000", "learning_starts=10000",
-                 "replay_ratio=0.25", "replay.capacity=100000", "agent.learning_rate=1e-4",
+    overrides = [f"precision={precision}", "agent=dqn", "env=atari", "env.game=breakout", "total_env_steps=200000",
+                 "learning_starts=10000", "replay_ratio=0.25", "replay.capacity=100000", "agent.learning_rate=1e-4",
                  "agent.exploration_env_steps=100000", "agent.target_update_env_steps=1000",
                  "eval.every_env_steps=50000", "eval.episodes=10", "checkpoint.every_env_steps=200000",
                  "threads=1", "quiet=true", f"run_dir={tmp_path}/run"]
