@@ -17,9 +17,10 @@ def small_control(actuator_force: np.ndarray) -> float:
     constant 1 so that strong torques cost at most 20 % of the reward. actuator_force: (19,).
 
     This is tolerance(f, margin=10, sigmoid="quadratic", value_at_margin=0) in closed form (bitwise
-    equal; a test checks it), 5x faster on the per-step path."""
+    equal; a test checks it), 5x faster on the per-step path. sum / size is np.mean's own arithmetic
+    without its ~5 us of dispatch."""
     per_actuator = np.maximum(1.0 - np.square(actuator_force / 10.0), 0.0)
-    return (4.0 + float(np.mean(per_actuator))) / 5.0
+    return (4.0 + float(per_actuator.sum()) / per_actuator.size) / 5.0
 
 
 def standing(head_z: float, height: float = STAND_HEIGHT) -> float:

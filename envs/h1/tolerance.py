@@ -6,38 +6,50 @@ in pinned MuJoCo/labmaze builds for one 40-line function.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-SIGMOIDS = ("gaussian", "hyperbolic", "long_tail", "reciprocal", "cosine", "linear", "quadratic", "tanh_squared")
+
+def _hyperbolic(s):
+    with np.errstate(over="ignore"):  # cosh overflows to inf far out: the value is then 0, as it should be
+        return 1 / np.cosh(s)
+
+
+# Each sigmoid as (c(v), S(s)): the distance in margins d is scaled to s = c(v)·d, with c chosen so that
+# S(c(v)) = v at one margin. Finite-support sigmoids are S(s) for |s| < 1 and 0 beyond. S works on a
+# float or an array alike; squares are s * s, which a float turns into inf instead of raising.
+_SIGMOIDS = {
+    "gaussian": (lambda v: np.sqrt(-2 * np.log(v)), lambda s: np.exp(-0.5 * (s * s))),
+    "hyperbolic": (lambda v: np.arccosh(1 / v), _hyperbolic),
+    "long_tail": (lambda v: np.sqrt(1 / v - 1), lambda s: 1 / (s * s + 1)),
+    "reciprocal": (lambda v: 1 / v - 1, lambda s: 1 / (abs(s) + 1)),
+    "cosine": (lambda v: np.arccos(2 * v - 1) / np.pi, lambda s: (1 + np.cos(np.pi * s)) / 2),
+    "linear": (lambda v: 1 - v, lambda s: 1 - s),
+    "quadratic": (lambda v: np.sqrt(1 - v), lambda s: 1 - s * s),
+    "tanh_squared": (lambda v: np.arctanh(np.sqrt(1 - v)), lambda s: 1 - np.tanh(s) ** 2),
+}
+SIGMOIDS = tuple(_SIGMOIDS)
 # Sigmoids that reach exactly 0 at a finite distance, so value_at_margin = 0 is allowed for them.
 _FINITE_SUPPORT = ("cosine", "linear", "quadratic")
 
 
-def _sigmoid(d: np.ndarray, value_at_margin: float, sigmoid: str) -> np.ndarray:
-    """S(d) with S(0) = 1 and S(1) = value_at_margin; d >= 0 is the distance in margins."""
-    v = value_at_margin
-    if sigmoid == "gaussian":
-        scale = np.sqrt(-2 * np.log(v))
-        return np.exp(-0.5 * (d * scale) ** 2)
-    if sigmoid == "hyperbolic":
-        with np.errstate(over="ignore"):  # cosh overflows to inf far out: the value is then 0, as it should be
-            return 1 / np.cosh(d * np.arccosh(1 / v))
-    if sigmoid == "long_tail":
-        return 1 / ((d * np.sqrt(1 / v - 1)) ** 2 + 1)
-    if sigmoid == "reciprocal":
-        return 1 / (np.abs(d) * (1 / v - 1) + 1)
-    if sigmoid == "cosine":
-        scaled = d * np.arccos(2 * v - 1) / np.pi
-        return np.where(np.abs(scaled) < 1, (1 + np.cos(np.pi * scaled)) / 2, 0.0)
-    if sigmoid == "linear":
-        scaled = d * (1 - v)
-        return np.where(np.abs(scaled) < 1, 1 - scaled, 0.0)
-    if sigmoid == "quadratic":
-        scaled = d * np.sqrt(1 - v)
-        return np.where(np.abs(scaled) < 1, 1 - scaled**2, 0.0)
-    if sigmoid == "tanh_squared":
-        return 1 - np.tanh(d * np.arctanh(np.sqrt(1 - v))) ** 2
-    raise ValueError(f"sigmoid={sigmoid!r} is unknown; allowed: {', '.join(SIGMOIDS)}")
+@functools.cache
+def _scale(sigmoid: str, value_at_margin: float) -> float:
+    return float(_SIGMOIDS[sigmoid][0](value_at_margin))
+
+
+def _sigmoid(d, value_at_margin: float, sigmoid: str):
+    """S(d) with S(0) = 1 and S(1) = value_at_margin; d >= 0 is the distance in margins, a float or an
+    array. A float stays in Python floats where it can: rewards call this a few times per env step, right
+    after mj_step has evicted numpy's code from the caches, where each numpy call costs microseconds."""
+    s = d * _scale(sigmoid, value_at_margin)
+    shape = _SIGMOIDS[sigmoid][1]
+    if sigmoid not in _FINITE_SUPPORT:
+        return shape(s)
+    if isinstance(s, float):
+        return shape(s) if abs(s) < 1 else 0.0
+    return np.where(np.abs(s) < 1, shape(s), 0.0)
 
 
 def tolerance(x, bounds=(0.0, 0.0), margin=0.0, sigmoid="gaussian", value_at_margin=0.1):
@@ -53,7 +65,7 @@ def tolerance(x, bounds=(0.0, 0.0), margin=0.0, sigmoid="gaussian", value_at_mar
     if margin > 0 and not (0 <= value_at_margin < 1 and (value_at_margin > 0 or sigmoid in _FINITE_SUPPORT)):
         allowed = "[0, 1)" if sigmoid in _FINITE_SUPPORT else "(0, 1)"
         raise ValueError(f"value_at_margin={value_at_margin!r} must be in {allowed} for sigmoid {sigmoid!r}")
-    if np.ndim(x) == 0:
+    if isinstance(x, float | int) or np.ndim(x) == 0:
         # Scalar fast path (rewards call this a few times per env step): same formulas, no arrays.
         x = float(x)
         if lo <= x <= hi:
