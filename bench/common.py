@@ -11,6 +11,11 @@ from pathlib import Path
 
 import torch
 
+from agents.precision import PRECISIONS, native_bf16
+
+# Emulated bf16 is slower than fp32 (a SAC update ~10x on an AVX2 CPU) and train.py refuses it there.
+LEARNER_PRECISIONS = tuple(p for p in PRECISIONS if p != "bf16" or native_bf16(torch.device("cpu")))
+
 
 def interleaved(candidates: Mapping[str, Callable[[], float | None]], repeats: int) -> dict[str, list[float]]:
     """Run every candidate `repeats` times, alternating A B A B ... (the order flips each round).
@@ -61,8 +66,9 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{model}, {os.cpu_count()} cores, load {load:.1f}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads)")
+    bf16 = "native bf16" if "bf16" in LEARNER_PRECISIONS else "no native bf16 (bf16 figures skipped)"
+    return (f"{model}, {os.cpu_count()} cores ({torch.backends.cpu.get_cpu_capability()}, {bf16}), "
+            f"load {load:.1f}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -112,7 +118,7 @@ def time_trainer(*overrides: str) -> float:
 
 def loop_figures(run_ours: Callable[[int, int, str], float], run_reference: Callable[[int, int], float], *,
                  total_env_steps: int, learning_starts: int, vector_step: int, ratio: str,
-                 repeats: int, precisions: Sequence[str] = ("fp32", "bf16")) -> list[tuple]:
+                 repeats: int, precisions: Sequence[str] = LEARNER_PRECISIONS) -> list[tuple]:
     """Env steps/s of our loop and a reference loop: actor only (learning starts at the last vector step
     of `vector_step` env steps; ours in fp32, the precision only matters to updates), then end to end
     with updates at `ratio` from `learning_starts`, ours once per learner precision. The reference is

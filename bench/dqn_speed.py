@@ -10,7 +10,8 @@ Measured in one process, the two candidates alternating and repeated (the CPU is
    machine: GEMM FLOP/s (torch.mm on large square matrices in fp32 and bf16, measured here) divided by
    the update's FLOP count.
 
-Ours runs once per learner precision (`precision=fp32|bf16`, agents/precision.py); the reference is fp32.
+Ours runs once per learner precision (`precision=fp32|bf16`, agents/precision.py; bf16 only on CPUs with
+native bf16, see bench.common.LEARNER_PRECISIONS); the reference is fp32.
 
     python -m bench.dqn_speed            # the figures in bench/README.md
     python -m bench.dqn_speed --quick    # smoke run (seconds)
@@ -26,8 +27,8 @@ import torch
 from torch import nn
 
 from agents.dqn import DQN
-from agents.precision import PRECISIONS
 from bench.common import (
+    LEARNER_PRECISIONS,
     add_threads_option,
     compose,
     interleaved,
@@ -110,7 +111,7 @@ def filled_replay(capacity: int, seed: int = 0) -> AtariReplay:
 def learner_figures(calls: int, repeats: int) -> list[tuple]:
     obs_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
     agents = {}
-    for precision in PRECISIONS:
+    for precision in LEARNER_PRECISIONS:
         torch.manual_seed(0)
         agents[precision] = DQN(obs_space, gym.spaces.Discrete(4), "cpu", precision=precision,
                                 **compose("agent=dqn", "env=atari")["agent"])
@@ -135,7 +136,7 @@ def learner_figures(calls: int, repeats: int) -> list[tuple]:
     candidates = {f"ours {p}": (lambda a=agent: time_per_call(lambda: a.update(batch), calls))
                   for p, agent in agents.items()}
     candidates["reference"] = lambda: time_per_call(reference_update, calls)
-    gemm_dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    gemm_dtypes = {p: {"fp32": torch.float32, "bf16": torch.bfloat16}[p] for p in LEARNER_PRECISIONS}
     for p, dtype in gemm_dtypes.items():
         candidates[f"gemm {p}"] = lambda d=dtype: 1.0 / gemm_flops_per_second(2048, 4, d)
     seconds = interleaved(candidates, repeats)
@@ -148,7 +149,7 @@ def learner_figures(calls: int, repeats: int) -> list[tuple]:
         rows += [(f"{p} GEMM (torch.mm 2048^2)", f"{rate[f'gemm {p}'] / 1e9:.1f} GFLOP/s", "", ""),
                  (f"roofline updates/s at {p} GEMM rate", f"{roofline[p]:.1f}", "", "")]
     reference = rate["reference"]
-    for p in PRECISIONS:
+    for p in LEARNER_PRECISIONS:
         ours = rate[f"ours {p}"]
         rows.append((f"learner updates/s, ours {p}", f"{ours:.1f}", f"{ours / reference:.2f}x reference",
                      f"{ours / roofline[p]:.2f} of its roofline"))

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from agents import AGENTS, agent_class
-from agents.precision import PRECISIONS
+from agents.precision import PRECISIONS, native_bf16
 from envs.make import SUITES, VECTORIZATIONS
 from replay import KINDS
 
@@ -30,6 +32,12 @@ def compose(*overrides: str) -> dict[str, Any]:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=list(overrides))
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 class ConfigError(ValueError):
@@ -72,6 +80,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _require(isinstance(cfg["device"], str) and bool(DEVICE.match(cfg["device"])),
              f"device={cfg['device']!r} is unknown; allowed: auto, cpu, cuda, cuda:N, mps")
     _choice(cfg, "precision", PRECISIONS)
+    device = resolve_device(cfg["device"])
+    _require(cfg["precision"] != "bf16" or native_bf16(device),
+             f"precision=bf16 needs native bf16 matmuls (AVX512-BF16/AMX/ARM BF16 CPUs, CUDA 8.0+) and device={device} "
+             "has none: emulated bf16 runs slower than fp32; allowed here: fp32")
     for path in ("seed",):
         _positive_int(cfg, path, allow_zero=True)
     for path in ("total_env_steps", "env.num_envs", "env.eval_num_envs", "env.action_repeat", "replay.capacity",

@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 from agents import make_agent
 from envs import make_vector, normalized_score, supports_state
 from loop import checkpoint
+from loop.config import resolve_device
 from loop.logger import RunLogger
 from loop.schedule import EventSchedule, UpdateBudget
 from loop.video import VideoRecorder
@@ -40,12 +41,6 @@ PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIG
 
 class NonFiniteError(RuntimeError):
     """A NaN or inf reached a loss, a Q-value or an observation; the message names it and the env step."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:

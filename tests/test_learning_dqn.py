@@ -8,12 +8,13 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from envs.atari import REFERENCE_SCORES
+from tests.precisions import LEARNER_PRECISIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", LEARNER_PRECISIONS)
 def test_dqn_beats_random_play_on_breakout_within_200k_agent_steps(tmp_path, precision):
     # CleanRL-like settings scaled to a CPU budget: replay ratio 0.25 (Nature DQN), lr 1e-4, epsilon to
     # 0.01 over the first 100k steps. Breakout is the usual quick-learning game; Pong needs ~1M steps.

@@ -10,6 +10,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from tests.precisions import LEARNER_PRECISIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 # Pendulum with a small MLP: 800 env steps, learning from step 400, FIRE at 600, checkpoints at 400 and 800.
 TINY_SAC = ["agent=sac", "env=pendulum", "total_env_steps=800", "learning_starts=400", "agent.batch_size=32",
@@ -104,7 +106,7 @@ def assert_same(a, b, where: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", LEARNER_PRECISIONS)
 def test_sac_solves_pendulum(tmp_path, precision):
     """CleanRL-like SAC (mlp preset, defaults) reaches a mean evaluation return >= -250 over 10 episodes
     within 10k env steps (UTD 1, learning from step 1000), in either learner precision. Measured (fp32):

@@ -66,3 +66,20 @@ def test_bad_value_gives_one_line_naming_the_key(overrides, message):
     text = str(error.value)
     assert message in text
     assert "\n" not in text
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_is_refused_where_the_device_would_emulate_it(monkeypatch, native):
+    monkeypatch.setattr("loop.config.native_bf16", lambda device: native)
+    cfg = valid_cfg(precision="bf16", device="cpu")
+    if native:
+        validate(cfg)
+        return
+    refusal = r"^precision=bf16 needs native bf16 .* device=cpu has none.*allowed here: fp32$"
+    with pytest.raises(ConfigError, match=refusal):
+        validate(cfg)
+
+
+def test_fp32_never_asks_about_bf16(monkeypatch):
+    monkeypatch.setattr("loop.config.native_bf16", lambda device: pytest.fail("fp32 runs need no bf16 check"))
+    validate(valid_cfg(precision="fp32"))
