@@ -54,7 +54,8 @@ def seed_everything(seed: int) -> None:
 def random_actions(space: gym.Space, n: int, rng: np.random.Generator) -> np.ndarray:
     """Uniform actions for the warm-up, drawn from the loop's own (checkpointed) generator."""
     if isinstance(space, gym.spaces.Box):
-        return rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(space.dtype)
+        # The numbers rng.uniform(low, high) draws, without its ~25 us broadcasting path per call.
+        return (space.low + (space.high - space.low) * rng.random((n, *space.shape))).astype(space.dtype)
     if isinstance(space, gym.spaces.Discrete):
         return (space.start + rng.integers(space.n, size=n)).astype(space.dtype)
     raise ValueError(f"action space {space} is not supported; allowed: Box, Discrete")
@@ -293,7 +294,7 @@ class Trainer:
         self.episode_length += 1
         # Atari with episodic life ends training episodes at a lost life; the logged episode is the game.
         ended = infos.get("game_over", terminations | truncations)
-        for i in np.flatnonzero(ended):
+        for i in np.flatnonzero(ended) if ended.any() else ():
             self.latest_return = float(self.episode_return[i])
             self.logger.scalars({"charts/episodic_return": self.latest_return,
                                  "charts/episodic_length": self.episode_length[i] * self.action_repeat},

@@ -78,13 +78,16 @@ class UniformReplay:
         truncations: np.ndarray,
     ) -> None:
         """Store one vector step (leading num_envs axis); truncation keeps the discount (bootstrap)."""
-        slots = (self.pos + np.arange(self.num_envs)) % self.capacity
+        end = self.pos + self.num_envs
+        # A slice unless the vector step wraps around: a slice assignment is several times cheaper than
+        # a fancy-indexed one, and this runs every env step.
+        slots = slice(self.pos, end) if end <= self.capacity else np.arange(self.pos, end) % self.capacity
         self.obs[slots] = obs
         self.next_obs[slots] = next_obs
         self.actions[slots] = actions
         self.rewards[slots] = rewards
         self.discounts[slots] = self.gamma * (1.0 - np.asarray(terminations, dtype=DISCOUNT_DTYPE))
-        self.pos = int(slots[-1] + 1) % self.capacity
+        self.pos = end % self.capacity
         self.size = min(self.size + self.num_envs, self.capacity)
 
     def __len__(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -230,3 +232,12 @@ def test_evaluation_with_a_step_budget_counts_only_finished_episodes(tmp_path):
     figures = trainer.evaluate()
     # 2 envs x 30 steps each; episodes last 25 steps, so each env finishes exactly one.
     assert figures["eval/episodes"] == 2 and figures["eval/episodic_length"] == 25
+
+
+def test_warm_up_actions_are_the_uniform_draws_of_the_loop_generator():
+    space = gym.spaces.Box(np.array([-1.0, 0.0, -3.0], np.float32), np.array([1.0, 2.0, -2.0], np.float32))
+    actions = loop.runner.random_actions(space, 1000, np.random.default_rng(7))
+    expected = np.random.default_rng(7).uniform(space.low, space.high, size=(1000, 3)).astype(np.float32)
+    assert actions.dtype == np.float32 and actions.shape == (1000, 3)
+    np.testing.assert_array_equal(actions, expected)
+    assert all(space.contains(a) for a in actions)

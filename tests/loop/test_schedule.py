@@ -54,3 +54,12 @@ def test_no_updates_before_learning_starts(ratio):
     budget = UpdateBudget(ratio, learning_starts=100)
     assert budget.earn(0, 100) == 0
     assert budget.earn(100, 104) == int(4 * ratio)
+
+
+def test_a_branch_with_another_ratio_keeps_the_carried_part_rounded_down():
+    budget = UpdateBudget(0.25, 0)
+    budget.earn(0, 3)  # 3/4 of an update carried
+    branch = UpdateBudget(0.5, 0)
+    branch.load_state_dict(budget.state_dict())
+    assert branch.earn(3, 4) == 1  # 1/2 (the 3/4 on a 1/2 grid) + 1/2
+    assert branch.earn(4, 5) == 0
