@@ -34,6 +34,11 @@ def native_bf16(device: torch.device) -> bool:
     return True
 
 
+def precisions_on(device: torch.device) -> tuple[str, ...]:
+    """The learner precisions that run at full speed on `device`: fp32, and bf16 where it is native."""
+    return tuple(p for p in PRECISIONS if p != "bf16" or native_bf16(device))
+
+
 def update_autocast(device: torch.device, precision: str) -> torch.autocast:
     """The context an update runs in: bf16 autocast for precision=bf16, a disabled one for fp32."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from agents.precision import PRECISIONS, native_bf16
+from agents.precision import precisions_on
 
 # Emulated bf16 is slower than fp32 (a SAC update ~10x on an AVX2 CPU) and train.py refuses it there.
-LEARNER_PRECISIONS = tuple(p for p in PRECISIONS if p != "bf16" or native_bf16(torch.device("cpu")))
+LEARNER_PRECISIONS = precisions_on(torch.device("cpu"))
 
 
 def interleaved(candidates: Mapping[str, Callable[[], float | None]], repeats: int) -> dict[str, list[float]]:

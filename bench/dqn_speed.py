@@ -47,6 +47,7 @@ GAME = "breakout"
 REFERENCE_ENV_ID = "BreakoutNoFrameskip-v4"
 NUM_ENVS = 4
 BATCH = 32
+GEMM_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def run_trainer(total_env_steps: int, learning_starts: int, precision: str) -> float:
@@ -136,16 +137,15 @@ def learner_figures(calls: int, repeats: int) -> list[tuple]:
     candidates = {f"ours {p}": (lambda a=agent: time_per_call(lambda: a.update(batch), calls))
                   for p, agent in agents.items()}
     candidates["reference"] = lambda: time_per_call(reference_update, calls)
-    gemm_dtypes = {p: {"fp32": torch.float32, "bf16": torch.bfloat16}[p] for p in LEARNER_PRECISIONS}
-    for p, dtype in gemm_dtypes.items():
-        candidates[f"gemm {p}"] = lambda d=dtype: 1.0 / gemm_flops_per_second(2048, 4, d)
+    for p in LEARNER_PRECISIONS:
+        candidates[f"gemm {p}"] = lambda d=GEMM_DTYPES[p]: 1.0 / gemm_flops_per_second(2048, 4, d)
     seconds = interleaved(candidates, repeats)
 
     flops = update_flops(agents["fp32"].q_network, batch.obs)
     rate = {name: 1.0 / median(values) for name, values in seconds.items()}
-    roofline = {p: rate[f"gemm {p}"] / flops for p in gemm_dtypes}
+    roofline = {p: rate[f"gemm {p}"] / flops for p in LEARNER_PRECISIONS}
     rows = [("FLOPs per update", f"{flops / 1e9:.2f} G", "", "")]
-    for p in gemm_dtypes:
+    for p in LEARNER_PRECISIONS:
         rows += [(f"{p} GEMM (torch.mm 2048^2)", f"{rate[f'gemm {p}'] / 1e9:.1f} GFLOP/s", "", ""),
                  (f"roofline updates/s at {p} GEMM rate", f"{roofline[p]:.1f}", "", "")]
     reference = rate["reference"]

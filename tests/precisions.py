@@ -4,11 +4,11 @@ accepts it on (native bf16); elsewhere it is skipped with that reason."""
 import pytest
 import torch
 
-from agents.precision import native_bf16
+from agents.precision import PRECISIONS, precisions_on
 
 LEARNER_PRECISIONS = [
-    "fp32",
-    pytest.param("bf16", marks=pytest.mark.skipif(
-        not native_bf16(torch.device("cpu")),
-        reason="this CPU has no native bf16 (AVX512-BF16, AMX or ARM BF16), so train.py refuses precision=bf16")),
+    pytest.param(p, marks=pytest.mark.skipif(
+        p not in precisions_on(torch.device("cpu")),
+        reason=f"this CPU has no native {p} (AVX512-BF16, AMX or ARM BF16), so train.py refuses precision={p}"))
+    for p in PRECISIONS
 ]
