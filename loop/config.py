@@ -13,6 +13,7 @@ import torch
 from agents import AGENTS, agent_class
 from agents.precision import PRECISIONS, native_bf16
 from envs.make import SUITES, VECTORIZATIONS
+from loop.trigger import SIGNALS
 from replay import KINDS
 
 REINITS = ("none", "fire", "reset", "snp", "head_reset", "redo", "pi")
@@ -122,10 +123,42 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _require(starts >= batch * repeat,
              f"learning_starts={starts} must be >= agent.batch_size * env.action_repeat = {batch * repeat} "
              "so the first update has a full batch")
+    _validate_priming(cfg)
     _validate_reinit(cfg)
     _require(not (cfg.get("resume") and cfg.get("load_checkpoint")),
              "resume and load_checkpoint exclude each other: resume continues a run, "
              "load_checkpoint branches a new one")
+
+
+def _validate_priming(cfg: Mapping[str, Any]) -> None:
+    _positive_int(cfg, "priming_updates", allow_zero=True)
+    if not cfg["priming_updates"]:
+        return
+    starts, env = cfg["learning_starts"], cfg["env"]
+    per_vector_step = env["num_envs"] * env["action_repeat"]
+    # Priming happens at the end of the vector step reaching learning_starts; on a boundary, the replay then
+    # holds the warm-up's transitions and nothing else.
+    _require(starts % per_vector_step == 0,
+             f"learning_starts={starts} must be a multiple of env.num_envs * env.action_repeat = {per_vector_step} "
+             "with priming_updates > 0 (priming samples only the warm-up's transitions)")
+    _require(cfg["replay"]["capacity"] * env["action_repeat"] >= starts,
+             f"replay.capacity={cfg['replay']['capacity']} must hold the learning_starts={starts} env steps' "
+             "transitions that priming_updates samples")
+
+
+def _validate_trigger(cfg: Mapping[str, Any]) -> None:
+    reinit = cfg["reinit"]
+    signal = reinit.get("trigger")
+    if signal is None:
+        return
+    _require(signal in SIGNALS, f"reinit.trigger={signal!r} is unknown; allowed: null, {', '.join(SIGNALS)}")
+    _require(reinit["name"] != "none", f"reinit.trigger={signal} needs an intervention: reinit=<method>, not none")
+    threshold = reinit.get("threshold")
+    _require(threshold is None or (isinstance(threshold, int | float) and not isinstance(threshold, bool)
+                                   and 0.0 <= threshold <= 1.0),
+             f"reinit.threshold={threshold!r} must be null (the signal's default) or a number in [0, 1]")
+    _positive_int(cfg, "reinit.min_gap_env_steps", allow_zero=True)
+    _positive_int(cfg, "reinit.check_every_env_steps")
 
 
 def _validate_reinit(cfg: Mapping[str, Any]) -> None:
@@ -139,11 +172,15 @@ def _validate_reinit(cfg: Mapping[str, Any]) -> None:
         _positive_int(cfg, "reinit.every_env_steps")
         _require(every > starts, f"reinit.every_env_steps={every} must exceed learning_starts={starts}")
     at = reinit.get("at_env_steps") or []
+    # With priming, an intervention at learning_starts comes right after the priming updates.
+    first = starts if cfg["priming_updates"] else starts + 1
     for step in at:
-        _require(isinstance(step, int) and starts < step <= total,
-                 f"reinit.at_env_steps contains {step!r}; each must be an integer in (learning_starts={starts}, "
-                 f"total_env_steps={total}]")
-    scheduled = every is not None or bool(at) or (cfg.get("load_checkpoint") and reinit.get("on_load", True))
+        _require(isinstance(step, int) and first <= step <= total,
+                 f"reinit.at_env_steps contains {step!r}; each must be an integer in [{first}, "
+                 f"total_env_steps={total}] (after learning_starts, or at it with priming_updates > 0)")
+    _validate_trigger(cfg)
+    scheduled = every is not None or bool(at) or (cfg.get("load_checkpoint") and reinit.get("on_load", True)) \
+        or reinit.get("trigger") is not None
     _require(name == "none" or scheduled,
-             f"reinit={name} is never applied: set reinit.every_env_steps or reinit.at_env_steps "
+             f"reinit={name} is never applied: set reinit.every_env_steps, reinit.at_env_steps or reinit.trigger "
              "(or load_checkpoint with reinit.on_load=true)")

@@ -28,10 +28,12 @@ from loop import checkpoint
 from loop.config import resolve_device
 from loop.logger import RunLogger
 from loop.schedule import EventSchedule, UpdateBudget
+from loop.trigger import Trigger
 from loop.video import VideoRecorder
 from replay import make_replay
 
-REINIT_LOOP_KEYS = ("name", "every_env_steps", "at_env_steps", "on_load")
+REINIT_LOOP_KEYS = ("name", "every_env_steps", "at_env_steps", "on_load", "trigger", "threshold",
+                    "min_gap_env_steps", "check_every_env_steps")
 FORMAT = 1
 # SIGTERM: scheduler kill or `kill`; SIGUSR1: SLURM's warning before the time limit (--signal=USR1@90);
 # SIGUSR2: submitit's preemption signal (its handler requeues the job; we chain to it after checkpointing);
@@ -117,6 +119,12 @@ class Trainer:
         active = self.reinit_name != "none"
         self.reinit_schedule = EventSchedule(reinit.get("every_env_steps") if active else None,
                                              reinit.get("at_env_steps") or () if active else ())
+        self.trigger = Trigger(reinit["trigger"], reinit.get("threshold"), reinit["min_gap_env_steps"],
+                               reinit["check_every_env_steps"]) if active and reinit["trigger"] else None
+        # Heavy priming (Nikishin et al. 2022): extra updates at learning_starts, when the replay holds
+        # exactly the warm-up's transitions (loop.config requires learning_starts on a vector-step boundary).
+        self.priming_updates = int(cfg["priming_updates"])
+        self.priming_schedule = EventSchedule(at=[cfg["learning_starts"]] if self.priming_updates else ())
         self.eval_schedule = EventSchedule(cfg["eval"]["every_env_steps"])
         self.checkpoint_schedule = EventSchedule(cfg["checkpoint"]["every_env_steps"])
         self.log_schedule = EventSchedule(cfg["log"]["every_env_steps"])
@@ -155,6 +163,7 @@ class Trainer:
             "episode_length": self.episode_length.copy(),
             "latest_return": self.latest_return,
             "rng": _rng_state(self.rng),
+            "trigger": self.trigger.state_dict() if self.trigger else None,
         }
 
     def resume(self, state: Mapping[str, Any]) -> None:
@@ -171,6 +180,8 @@ class Trainer:
         self.episode_length = state["episode_length"].copy()
         self.latest_return = state["latest_return"]
         _set_rng_state(self.rng, state["rng"])
+        if self.trigger and state.get("trigger"):
+            self.trigger.load_state_dict(state["trigger"])
         # Events logged after this checkpoint by the killed run are dropped from TensorBoard.
         self.purge_step = self.env_steps + 1
 
@@ -315,11 +326,21 @@ class Trainer:
                              f"diagnostic checkpoint {path}")
 
     def _learn(self, start: int, stop: int) -> None:
+        """The updates env steps (start, stop] earned, split at each event boundary b, where the events
+        happen in this order: priming, the scheduled intervention, the trigger's check."""
+        priming = self.priming_schedule.between(start, stop)
+        scheduled = self.reinit_schedule.between(start, stop)
+        checks = self.trigger.checks.between(start, stop) if self.trigger else []
         cursor = start
-        for boundary in self.reinit_schedule.between(start, stop):
+        for boundary in sorted({*priming, *scheduled, *checks}) if priming or scheduled or checks else ():
             self._update(self.budget.earn(cursor, boundary))
-            self._reinit(boundary)
             cursor = boundary
+            if boundary in priming:
+                self._update(self.priming_updates)
+            if boundary in scheduled:
+                self._reinit(boundary)
+            if boundary in checks:
+                self._check_trigger(boundary)
         self._update(self.budget.earn(cursor, stop))
 
     def _update(self, n: int) -> None:
@@ -335,13 +356,28 @@ class Trainer:
                 self.logger.scalars(self.agent.diagnostics(self.replay.sample(self.batch_size)), self.env_steps)
         self.timings["update"] += time.perf_counter() - tick
 
-    def _reinit(self, env_steps: int, at_load: bool = False) -> dict[str, Any]:
+    def _check_trigger(self, env_steps: int) -> None:
+        """Measure the trigger's signal on a replay batch (once something was learnt); intervene if it
+        crossed the threshold and the gap allows."""
+        if self.updates == 0:
+            return
+        value = self.trigger.measure(self.agent.diagnostics(self.replay.sample(self.batch_size)))
+        self.logger.scalars({f"reinit/signal/{self.trigger.signal}": value}, env_steps)
+        if self.trigger.crossed(value) and self.trigger.allowed(env_steps):
+            self._reinit(env_steps, trigger_value=value)
+
+    def _reinit(self, env_steps: int, at_load: bool = False, trigger_value: float | None = None) -> dict[str, Any]:
         tick = time.perf_counter()
         reports = self.agent.reinit(self.reinit_name, self.reinit_options, self.replay.sample(self.batch_size))
         seconds = time.perf_counter() - tick
         self.logger.scalars({"reinit/event": 1.0, "reinit/seconds": seconds}, env_steps)
-        lines = [f"[reinit] {self.reinit_name} at env step {env_steps}{' (on load)' if at_load else ''}, "
-                 f"{seconds * 1e3:.1f} ms"]
+        why = " (on load)" if at_load else ""
+        if trigger_value is not None:
+            self.logger.scalars({"reinit/trigger_value": trigger_value}, env_steps)
+            why = f" (trigger: {self.trigger.signal}={trigger_value:.4g}, threshold {self.trigger.threshold:g})"
+        if self.trigger:
+            self.trigger.last_intervention = env_steps
+        lines = [f"[reinit] {self.reinit_name} at env step {env_steps}{why}, {seconds * 1e3:.1f} ms"]
         for network, report in reports.items():
             self.logger.scalars(report.scalars(f"reinit/{network}"), env_steps)
             lines.append(f"{network}:\n{report}")

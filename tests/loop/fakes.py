@@ -72,3 +72,15 @@ class ListReplay:
     def load_state_dict(self, state):
         self.rows = list(state["rows"])
         self.rng.bit_generator.state = state["rng"]
+
+
+class DormancyAgent(CountingAgent):
+    """A CountingAgent whose value network's tau=0.025 dormant ratio is (updates since its last
+    intervention) / UPDATES_TO_DORMANT, capped at 1: a signal that rises with training and an
+    intervention resets, known exactly at every env step."""
+
+    UPDATES_TO_DORMANT = 40
+
+    def diagnostics(self, batch):
+        since = self.updates - (self.reinits[-1][1] if self.reinits else 0)
+        return {"plasticity/dormant_0.025": min(1.0, since / self.UPDATES_TO_DORMANT)}

@@ -25,12 +25,13 @@ def fake_agent_and_replay(monkeypatch):
 def make_cfg(**overrides):
     cfg = {
         "seed": 3, "device": "cpu", "precision": "fp32", "total_env_steps": 120, "learning_starts": 12,
-        "replay_ratio": 0.5,
+        "replay_ratio": 0.5, "priming_updates": 0,
         "agent": {"name": "counting", "gamma": 0.9, "batch_size": 4},
         "env": {"name": "pendulum", "id": "Pendulum-v1", "suite": "gymnasium", "num_envs": 1,
                 "vectorization": "sync", "action_repeat": 1, "eval_num_envs": 1, "max_episode_steps": 25,
                 "kwargs": {}},
-        "reinit": {"name": "fire", "every_env_steps": None, "at_env_steps": [], "on_load": True},
+        "reinit": {"name": "fire", "every_env_steps": None, "at_env_steps": [], "on_load": True, "trigger": None,
+                   "threshold": None, "min_gap_env_steps": 50, "check_every_env_steps": 10},
         "replay": {"kind": "uniform", "capacity": 1000, "n_step": 1},
         "eval": {"every_env_steps": 60, "episodes": 2, "max_env_steps": None},
         "diagnostics": {"every_updates": 10},
