@@ -36,8 +36,12 @@ class RunCurve:
     interventions: tuple[int, ...]  # env steps
 
 
-def load_curves(paths: Sequence[str | Path], tag: str = DEFAULT_TAG, progress: bool = False) -> list[RunCurve]:
-    """Find the runs under paths and read one tag from each; ValueError if none are found."""
+def load_curves(paths: Sequence[str | Path], tag: str = DEFAULT_TAG, progress: bool = False,
+                bin_env_steps: int | None = None) -> list[RunCurve]:
+    """Find the runs under paths and read one tag from each; ValueError if none are found.
+
+    bin_env_steps: average each run's values over bins of env steps (b - bin, b], indexed by b, so that
+    seeds line up where every run logs at its own steps (training episodes' returns)."""
     run_dirs = find_runs(paths)
     if not run_dirs:
         raise ValueError(f"no run directories (with config.yaml) under: {' '.join(map(str, paths))}")
@@ -46,7 +50,11 @@ def load_curves(paths: Sequence[str | Path], tag: str = DEFAULT_TAG, progress: b
     for path in tqdm(run_dirs, desc="reading runs", unit="run", disable=None if progress else True):
         run = load_run(path)
         scalars = read_scalars(path)
-        loaded.append(RunCurve(run, curve(scalars, tag, path), intervention_steps(run, scalars)))
+        values = curve(scalars, tag, path)
+        if bin_env_steps:
+            ends = (values.index - 1) // bin_env_steps * bin_env_steps + bin_env_steps
+            values = values.groupby(ends).mean()
+        loaded.append(RunCurve(run, values, intervention_steps(run, scalars)))
     return loaded
 
 
@@ -190,11 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--atari", action="store_true", help="human-normalised scores and rliable aggregates")
     parser.add_argument("--final-window", type=int, default=1, help="final score = mean of the last N values")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--bin-env-steps", type=int, help="average each run's values per bin of this many env "
+                        "steps first (for tags logged at run-specific steps, e.g. charts/episodic_return)")
     args = parser.parse_args(argv)
     if args.out.suffix != ".png":
         parser.error(f"--out must end in .png, got {str(args.out)!r}")
     try:
-        curves = load_curves(args.runs, args.tag, progress=True)
+        curves = load_curves(args.runs, args.tag, progress=True, bin_env_steps=args.bin_env_steps)
         if args.atari:
             not_atari = [str(c.run.path) for c in curves if c.run.game is None]
             if not_atari:

@@ -26,7 +26,7 @@ class Run:
     path: Path
     env: str  # env.name: the task shown as a panel (an Atari game's ROM id for suite=atari)
     agent: str
-    intervention: str  # reinit.name; "none" for the baseline
+    intervention: str  # reinit.name ("none" for the baseline), with "@<signal>" when an adaptive trigger fires it
     seed: int
     suite: str
     game: str | None  # the ALE ROM id (env.game) for suite=atari, for human-normalised scores
@@ -79,12 +79,13 @@ def load_run(path: str | Path) -> Run:
     if not isinstance(config, dict):
         raise ValueError(f"{config_file}: not a mapping")
     reinit = _get(config, "reinit", path)
+    trigger = reinit.get("trigger")
     suite = str(config["env"].get("suite", "gymnasium"))
     return Run(
         path=path,
         env=str(_get(config, "env.name", path)),
         agent=str(_get(config, "agent.name", path)),
-        intervention=str(_get(config, "reinit.name", path)),
+        intervention=str(_get(config, "reinit.name", path)) + (f"@{trigger}" if trigger else ""),
         seed=int(_get(config, "seed", path)),
         suite=suite,
         game=str(_get(config, "env.game", path)) if suite == "atari" else None,

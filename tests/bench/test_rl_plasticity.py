@@ -1,0 +1,130 @@
+"""bench.rl_plasticity: the CSV rows and markdown tables from run directories (synthetic, fast), the
+continual score and its normalisation, --dry-run, and end to end (slow) on a tiny fake protocol: 2 methods
+x 2 seeds of a few hundred Pendulum steps as real train.py processes, resumable."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from torch.utils.tensorboard import SummaryWriter
+
+from bench import rl_plasticity
+from bench.rl_plasticity import DONE, Protocol, end_of_turn_returns
+
+TINY = ("agent=sac", "env=pendulum", "agent.batch_size=16", "agent.net.hidden_dims=[16,16]", "learning_starts=100",
+        "total_env_steps=300", "eval.every_env_steps=150", "eval.episodes=1", "env.max_episode_steps=50",
+        "checkpoint.every_env_steps=150", "diagnostics.every_updates=0")
+METHODS = {"none": ("reinit=none",), "fire": ("reinit=fire", "reinit.at_env_steps=[200]")}
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setattr(rl_plasticity, "METHODS", METHODS)
+    return Protocol("tiny", TINY)
+
+
+def test_dry_run_prints_one_command_per_run(tiny, tmp_path, capsys):
+    assert rl_plasticity.execute([tiny], range(2), 2, tmp_path / "runs", tmp_path / "out", dry_run=True) == 0
+    commands = capsys.readouterr().out.splitlines()
+    assert len(commands) == 4
+    assert shlex.split(commands[0])[:2] == ["python", "train.py"]
+    assert all("resume=auto" in c and "threads=1" in c for c in commands)
+    assert not (tmp_path / "runs").exists()
+
+
+def fake_run(job, config: dict, scalars: dict[str, dict[int, float]], seconds: float = 12.0) -> None:
+    """A finished run directory as train.py and the bench leave it: config.yaml, events, the DONE record."""
+    job.path.mkdir(parents=True)
+    (job.path / "config.yaml").write_text(yaml.safe_dump(config))
+    writer = SummaryWriter(str(job.path))
+    for tag, values in scalars.items():
+        for step, value in values.items():
+            writer.add_scalar(tag, value, step)
+    writer.close()
+    (job.path / DONE).write_text(json.dumps({"seconds": seconds, "command": shlex.join(job.command)}))
+
+
+def config_of(job, env: dict, total: int = 1000) -> dict:
+    return {"seed": job.seed, "total_env_steps": total, "agent": {"name": "sac"}, "env": env,
+            "reinit": {"name": "none" if job.method == "none" else "fire", "at_env_steps": [500],
+                       "every_env_steps": None, "trigger": None}}
+
+
+def test_tables_from_finished_runs(tiny, tmp_path):
+    _, jobs = rl_plasticity.jobs_of(tiny, range(5), tmp_path / "runs")
+    finals = {}
+    for job in jobs:
+        finals[job.method, job.seed] = final = 10.0 * job.seed + (100.0 if job.method == "fire" else 0.0)
+        fake_run(job, config_of(job, {"name": "pendulum", "suite": "gymnasium"}),
+                 {"eval/episodic_return": {500: 0.0, 1000: final}})
+    table = rl_plasticity.write_results([tiny], {"tiny": jobs}, tmp_path / "out", reps=500)
+    assert len(table) == 10
+    assert {(r.method, r.seed): r.score for r in table.itertuples()} == finals
+    assert all(r.seconds == 12.0 and f"seed={r.seed}" in r.command for r in table.itertuples())
+    markdown = (tmp_path / "out" / "rl_plasticity.md").read_text()
+    # Scores 0, 10, 20, 30, 40 (+100 for fire): mean 20 (120), IQM of the middle half 10, 20, 30: 20 (120).
+    assert "| none | 5 | 1 | 20 | [" in markdown and "| fire | 5 | 1 | 120 | [" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| none"))
+    _, _, _, _, mean, mean_ci, iqm, iqm_ci, _ = row.split("|")
+    low, high = map(float, mean_ci.strip(" []").split(","))
+    assert float(iqm) == 20 and low < 20 < high and high - low < 40
+    assert (tmp_path / "out" / "rl_plasticity_tiny.png").stat().st_size > 0
+
+
+def test_continual_scores_are_end_of_turn_returns_relative_to_fresh(tmp_path, monkeypatch):
+    monkeypatch.setattr(rl_plasticity, "METHODS", {"none": ("reinit=none",)})
+    turn, games = 100, ["breakout", "freeway"]
+    references = {f"fresh/{g}": (f"env.game={g}",) for g in games}
+    protocol = Protocol("cont", ("env=x",), score=end_of_turn_returns, references=lambda cfg: references,
+                        normalize_by="fresh")
+    monkeypatch.setattr(rl_plasticity, "compose", lambda *overrides: {})
+    _, jobs = rl_plasticity.jobs_of(protocol, range(2), tmp_path / "runs")
+    for job in jobs:
+        if job.method == "none":  # turns: breakout (0, 100], freeway (100, 200], breakout, freeway
+            returns = {50: 99.0, 80: 1.0, 95: 3.0, 180: 5.0, 290: 7.0, 380: 2.0, 399: 4.0}
+            env = {"name": "minatar-continual", "games": games, "switch_env_steps": turn}
+            fake_run(job, config_of(job, env, total=4 * turn), {"charts/episodic_return": returns})
+        else:  # a fresh run of one turn on one game: the episodes ending in its last quarter count
+            game = job.run_dir.parent.name
+            fake_run(job, config_of(job, {"name": f"minatar-{game}", "game": game}, total=turn),
+                     {"charts/episodic_return": {10: 99.0, 90: 8.0 if game == "breakout" else 6.0}})
+    assert end_of_turn_returns(jobs[0].path) == {"breakout": 7.0, "freeway": 3.0}  # last turn, last 25 steps
+    table = rl_plasticity.scores_table(protocol, jobs)
+    none = table[table["method"] == "none"].iloc[0]
+    assert none["tasks"] == {"breakout": 7.0 / 8.0, "freeway": 3.0 / 6.0}
+    assert none["score"] == pytest.approx(np.mean([7.0 / 8.0, 3.0 / 6.0]))
+    assert set(table["method"]) == {"none", "fresh"}
+    assert all(table[table["method"] == "fresh"]["score"] == 1.0)
+
+
+@pytest.mark.slow
+def test_results_command_writes_csv_rows_and_table_and_skips_finished_runs(tiny, tmp_path, monkeypatch):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    assert rl_plasticity.execute([tiny], range(2), 2, runs, out, reps=200) == 0
+    table = pd.read_csv(out / "rl_plasticity.csv")
+    assert list(table.columns) == ["protocol", "method", "seed", "score", "tasks", "command", "seconds"]
+    assert sorted(zip(table["method"], table["seed"], strict=True)) == [("fire", 0), ("fire", 1), ("none", 0),
+                                                                        ("none", 1)]
+    for row in table.itertuples():
+        run_dir = runs / "tiny" / row.method / f"seed{row.seed}"
+        assert f"run_dir={run_dir}" in row.command and f"seed={row.seed}" in row.command
+        assert row.tasks == f"return={row.score:.4g}" and row.seconds > 0
+        # The score is the run's last evaluation, as its TensorBoard log holds it.
+        assert row.score == pytest.approx(rl_plasticity.final_evaluation(run_dir)["return"])
+    markdown = (out / "rl_plasticity.md").read_text()
+    assert "## tiny" in markdown and "| method | runs | tasks | mean | mean 95% CI | IQM | IQM 95% CI |" in markdown
+    for method in METHODS:
+        assert f"| {method} | 2 | 1 |" in markdown
+    assert (out / "rl_plasticity_tiny.png").stat().st_size > 0
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished run was launched again")
+
+    monkeypatch.setattr(rl_plasticity.subprocess, "run", must_not_run)
+    assert rl_plasticity.execute([tiny], range(2), 2, runs, out, reps=200) == 0
+    assert pd.read_csv(out / "rl_plasticity.csv").equals(table)
