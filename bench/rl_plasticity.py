@@ -12,9 +12,10 @@ an hour on 2 CPU cores).
 * continual_minatar: one DQN plays a sequence of MinAtar games, intervening at every switch; score per
   game: the training return at the end of the game's last turn, relative to a network trained fresh on
   that game for one turn (the `fresh` reference runs; 1 = as good as fresh).
-* warmstart_minatar: the FIRE paper's two-stage protocol at MinAtar scale: one stage-1 run per seed
-  without intervention, then every method branches from its final checkpoint (`load_checkpoint=`) and
-  intervenes once at load; score: final evaluation.
+* warmstart_minatar: the FIRE paper's two-stage protocol at MinAtar scale, as a warm start: one stage-1
+  run per seed on breakout without intervention, then every method branches from its final checkpoint
+  (`load_checkpoint=`), intervenes once at load and trains on space_invaders; score: final evaluation,
+  beside a network trained fresh on space_invaders for as long (the `fresh` reference runs).
 
 Methods: none, fire, reset, snp (at the protocol's schedule) and fire_adaptive (FIRE whenever the
 critic's / Q-network's dormant ratio reaches the preset's `reinit.threshold`, loop/trigger.py).
@@ -93,6 +94,15 @@ def end_of_turn_returns(run_dir: Path, window: float = 0.25) -> dict[str, float]
     return scores
 
 
+WARMSTART_MIDPOINT = 150_000  # configs/experiment/warmstart_minatar_dqn.yaml: stage 1 on breakout this long
+
+
+def fresh_after_warm_start(preset: Mapping) -> dict[str, tuple[str, ...]]:
+    """Two-stage runs' reference: a network trained fresh on the stage-2 game for as long as stage 2."""
+    return {f"fresh/{preset['env']['game']}": ("reinit=none",
+                                              f"total_env_steps={preset['total_env_steps'] - WARMSTART_MIDPOINT}")}
+
+
 def fresh_per_game(preset: Mapping) -> dict[str, tuple[str, ...]]:
     """Continual runs' reference: per game, a network trained fresh on it for one turn (same agent sizes)."""
     turn = preset["env"]["switch_env_steps"]
@@ -108,6 +118,7 @@ class Protocol:
     overrides: tuple[str, ...]  # of every run, e.g. ("experiment=priming_sac_hopper",)
     score: Callable[[Path], dict[str, float]] = final_evaluation  # per-task scores of a finished run
     stage1_env_steps: int | None = None  # two-stage: a shared per-seed run this long, every method branches from it
+    stage1: tuple[str, ...] = ()  # and its overrides besides reinit=none
     # Baseline runs beside the methods, {"<method>/<variant>": overrides}, from the composed overrides.
     references: Callable[[Mapping], dict[str, tuple[str, ...]]] | None = None
     normalize_by: str | None = None  # a reference method: each task score is divided by its mean on the task
@@ -118,7 +129,8 @@ PROTOCOLS: dict[str, Protocol] = {
     "continual_minatar": Protocol("continual_minatar", ("experiment=continual_minatar_dqn",),
                                   score=end_of_turn_returns, references=fresh_per_game, normalize_by="fresh"),
     "warmstart_minatar": Protocol("warmstart_minatar", ("experiment=warmstart_minatar_dqn",),
-                                  stage1_env_steps=250_000),
+                                  stage1_env_steps=WARMSTART_MIDPOINT, stage1=("env.game=breakout",),
+                                  references=fresh_after_warm_start),
 }
 
 
@@ -146,7 +158,8 @@ def jobs_of(protocol: Protocol, seeds: Sequence[int], runs: Path) -> tuple[list[
     stage1 = []
     if protocol.stage1_env_steps:
         stage1 = [Job(protocol.name, STAGE1, s, base / STAGE1 / f"seed{s}",
-                      (*preset, "reinit=none", f"total_env_steps={protocol.stage1_env_steps}")) for s in seeds]
+                      (*preset, "reinit=none", *protocol.stage1, f"total_env_steps={protocol.stage1_env_steps}"))
+                  for s in seeds]
     references = protocol.references(compose(*preset)) if protocol.references else {}
     jobs = []
     for method, overrides in {**METHODS, **references}.items():
