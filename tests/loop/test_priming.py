@@ -12,7 +12,7 @@ import torch
 from loop import checkpoint
 from loop.config import ConfigError, validate
 from loop.runner import Trainer
-from tests.loop.test_runner import fake_agent_and_replay, make_cfg, scalars  # noqa: F401  (fixture)
+from tests.loop.test_runner import fake_agent_and_replay, make_cfg, scalars, straight_and_resumed  # noqa: F401  (fixture)
 
 PRIMING = 7
 LEARNING_STARTS = 12
@@ -61,13 +61,7 @@ def test_intervention_at_learning_starts_comes_right_after_priming(tmp_path):
 def test_resume_around_priming_equals_uninterrupted_run(tmp_path, checkpoint_step):
     cfg = primed_cfg(**{"checkpoint.every_env_steps": 6, "checkpoint.keep": 20, "reinit.name": "fire",
                         "reinit.at_env_steps": [LEARNING_STARTS, 60]})
-    straight = Trainer(cfg, tmp_path / "straight")
-    straight.run()
-    first = Trainer(cfg, tmp_path / "killed")
-    first.total_env_steps = 30
-    first.run()
-    resumed = Trainer(cfg, tmp_path / "killed")
-    resumed.resume(checkpoint.load(tmp_path / "killed" / "checkpoints" / f"step_{checkpoint_step:012d}.pt"))
+    straight, resumed = straight_and_resumed(cfg, tmp_path, stop_at=30, checkpoint_step=checkpoint_step)
     resumed.run()
     assert resumed.agent.reinits == straight.agent.reinits == [("fire", PRIMING), ("fire", PRIMING + 24)]
     assert resumed.updates == straight.updates

@@ -96,6 +96,19 @@ def test_logs_follow_the_tensorboard_contract(tmp_path):
     assert all(length == 25 for _, length in tags["charts/episodic_length"])
 
 
+def straight_and_resumed(cfg, tmp_path, stop_at: int, checkpoint_step: int) -> tuple[Trainer, Trainer]:
+    """An uninterrupted run, and one stopped at env step `stop_at` then resumed from its checkpoint at
+    `checkpoint_step` (logs in tmp_path/straight and tmp_path/killed)."""
+    straight = Trainer(cfg, tmp_path / "straight")
+    straight.run()
+    first = Trainer(cfg, tmp_path / "killed")
+    first.total_env_steps = stop_at
+    first.run()
+    resumed = Trainer(cfg, tmp_path / "killed")
+    resumed.resume(checkpoint.load(tmp_path / "killed" / "checkpoints" / f"step_{checkpoint_step:012d}.pt"))
+    return straight, resumed
+
+
 @pytest.mark.parametrize("num_envs", [1, 2])
 def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, num_envs):
     cfg = make_cfg(**{"env.num_envs": num_envs, "reinit.at_env_steps": [90], "checkpoint.every_env_steps": 40})

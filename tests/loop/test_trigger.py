@@ -12,11 +12,10 @@ import pytest
 import torch
 
 import agents
-from loop import checkpoint
 from loop.config import ConfigError, validate
 from loop.runner import Trainer
 from loop.trigger import SIGNALS, value_network_metric
-from tests.loop.test_runner import fake_agent_and_replay, make_cfg, scalars  # noqa: F401  (fixture)
+from tests.loop.test_runner import fake_agent_and_replay, make_cfg, scalars, straight_and_resumed  # noqa: F401  (fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -60,14 +59,8 @@ def test_composes_with_the_schedule_and_the_gap_counts_from_scheduled_interventi
 
 def test_resume_keeps_the_trigger_state(tmp_path):
     cfg = trigger_cfg(**{"reinit.min_gap_env_steps": 50, "checkpoint.every_env_steps": 40})
-    straight = Trainer(cfg, tmp_path / "straight")
-    straight.run()
-    first = Trainer(cfg, tmp_path / "killed")
-    first.total_env_steps = 90
-    first.run()
     # The step-80 checkpoint holds the firing at 60; without it the gap would allow firing at 100.
-    resumed = Trainer(cfg, tmp_path / "killed")
-    resumed.resume(checkpoint.load(tmp_path / "killed" / "checkpoints" / "step_000000000080.pt"))
+    straight, resumed = straight_and_resumed(cfg, tmp_path, stop_at=90, checkpoint_step=80)
     assert resumed.trigger.last_intervention == 60
     resumed.run()
     assert resumed.agent.reinits == straight.agent.reinits == [("fire", 24), ("fire", 49)]
