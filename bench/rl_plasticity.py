@@ -105,9 +105,13 @@ def fresh_after_warm_start(preset: Mapping) -> dict[str, tuple[str, ...]]:
 
 def fresh_per_game(preset: Mapping) -> dict[str, tuple[str, ...]]:
     """Continual runs' reference: per game, a network trained fresh on it for one turn (same agent sizes)."""
-    turn = preset["env"]["switch_env_steps"]
+    from envs.minatar import num_channels
+
+    games, turn = preset["env"]["games"], preset["env"]["switch_env_steps"]
+    # The continual env's spaces: MinAtar's 6 actions and observations padded to the games' most channels.
+    spaces = ("env.kwargs.full_action_set=true", f"+env.kwargs.channels={max(map(num_channels, games))}")
     return {f"fresh/{game}": ("reinit=none", "env=minatar", f"env.game={game}", "~env.games", "~env.switch_env_steps",
-                              f"total_env_steps={turn}") for game in preset["env"]["games"]}
+                              *spaces, f"total_env_steps={turn}") for game in games}
 
 
 @dataclass(frozen=True)
