@@ -8,7 +8,8 @@ once, each with threads=1 (the sizes are chosen so that one protocol, 5 methods 
 an hour on 2 CPU cores).
 
 * priming_sac_hopper: heavy priming (Nikishin et al. 2022): SAC does `priming_updates` extra updates on
-  the warm-up's transitions, the fixed-schedule methods intervene right after; score: final evaluation.
+  the warm-up's transitions, the fixed-schedule methods intervene right after; score: final evaluation,
+  beside the same agent without priming (the `unprimed` reference runs).
 * continual_minatar: one DQN plays a sequence of MinAtar games, intervening at every switch; score per
   game: the training return at the end of the game's last turn, relative to a network trained fresh on
   that game for one turn (the `fresh` reference runs; 1 = as good as fresh).
@@ -94,6 +95,11 @@ def end_of_turn_returns(run_dir: Path, window: float = 0.25) -> dict[str, float]
     return scores
 
 
+def unprimed(preset: Mapping) -> dict[str, tuple[str, ...]]:
+    """Heavy priming's reference: the same agent without priming (what priming costs)."""
+    return {"unprimed": ("reinit=none", "priming_updates=0", "reinit.at_env_steps=[]")}
+
+
 WARMSTART_MIDPOINT = 150_000  # configs/experiment/warmstart_minatar_dqn.yaml: stage 1 on breakout this long
 
 
@@ -129,7 +135,7 @@ class Protocol:
 
 
 PROTOCOLS: dict[str, Protocol] = {
-    "priming_sac_hopper": Protocol("priming_sac_hopper", ("experiment=priming_sac_hopper",)),
+    "priming_sac_hopper": Protocol("priming_sac_hopper", ("experiment=priming_sac_hopper",), references=unprimed),
     "continual_minatar": Protocol("continual_minatar", ("experiment=continual_minatar_dqn",),
                                   score=end_of_turn_returns, references=fresh_per_game, normalize_by="fresh"),
     "warmstart_minatar": Protocol("warmstart_minatar", ("experiment=warmstart_minatar_dqn",),
@@ -156,8 +162,10 @@ class Job:
                 "resume=auto", "quiet=true", "threads=1"]
 
 
-def jobs_of(protocol: Protocol, seeds: Sequence[int], runs: Path) -> tuple[list[Job], list[Job]]:
-    """(stage-1 jobs, the other jobs): the second list needs the first finished."""
+def jobs_of(protocol: Protocol, seeds: Sequence[int], runs: Path,
+            methods: Sequence[str] | None = None) -> tuple[list[Job], list[Job]]:
+    """(stage-1 jobs, the other jobs): the second list needs the first finished. `methods`: only these
+    methods and references (e.g. ["none", "fresh"], a pilot of the protocol's gap); None: all."""
     base, preset = runs / protocol.name, protocol.overrides
     stage1 = []
     if protocol.stage1_env_steps:
@@ -167,6 +175,8 @@ def jobs_of(protocol: Protocol, seeds: Sequence[int], runs: Path) -> tuple[list[
     references = protocol.references(compose(*preset)) if protocol.references else {}
     jobs = []
     for method, overrides in {**METHODS, **references}.items():
+        if methods is not None and method.split("/")[0] not in methods:
+            continue
         for s in seeds:
             branch = ()
             if protocol.stage1_env_steps and method in METHODS:
@@ -307,17 +317,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="train.py processes at once (default 2)")
     parser.add_argument("--runs", type=Path, default=RUNS, help=f"run directories go here (default {RUNS})")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"tables and figures (default {RESULTS})")
+    parser.add_argument("--methods", nargs="+", help="only these methods and references (default: all), "
+                        "e.g. --methods none fresh for a pilot of a protocol's gap")
     parser.add_argument("--dry-run", action="store_true", help="print the train.py commands and exit")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs must be >= 1")
     return execute([PROTOCOLS[p] for p in args.protocols], range(args.seeds), args.jobs, args.runs, args.out,
-                   args.dry_run)
+                   args.dry_run, methods=args.methods)
 
 
 def execute(protocols: Sequence[Protocol], seeds: Sequence[int], parallel: int, runs: Path, out: Path,
-            dry_run: bool = False, reps: int = 2000) -> int:
-    planned = {p.name: jobs_of(p, seeds, runs) for p in protocols}
+            dry_run: bool = False, reps: int = 2000, methods: Sequence[str] | None = None) -> int:
+    planned = {p.name: jobs_of(p, seeds, runs, methods) for p in protocols}
     if dry_run:
         for stage1, jobs in planned.values():
             for job in [*stage1, *jobs]:

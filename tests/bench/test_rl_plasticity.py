@@ -35,6 +35,8 @@ def test_dry_run_prints_one_command_per_run(tiny, tmp_path, capsys):
     assert shlex.split(commands[0])[:2] == ["python", "train.py"]
     assert all("resume=auto" in c and "threads=1" in c for c in commands)
     assert not (tmp_path / "runs").exists()
+    rl_plasticity.execute([tiny], range(2), 2, tmp_path / "runs", tmp_path / "out", dry_run=True, methods=["fire"])
+    assert [c for c in capsys.readouterr().out.splitlines() if "reinit=none" in c] == []
 
 
 def fake_run(job, config: dict, scalars: dict[str, dict[int, float]], seconds: float = 12.0) -> None:
