@@ -19,7 +19,7 @@ an hour on 2 CPU cores).
   beside a network trained fresh on space_invaders for as long (the `fresh` reference runs).
 
 Methods: none, fire, reset, snp (at the protocol's schedule) and fire_adaptive (FIRE whenever the
-critic's / Q-network's dormant ratio reaches the preset's `reinit.threshold`, loop/trigger.py).
+protocol's signal of the critic / Q-network, loop/trigger.py, reaches the preset's `reinit.threshold`).
 
 Writes bench/results/rl_plasticity.csv (one row per run: protocol, method, seed, score, per-task scores,
 the exact train.py command, run time), rl_plasticity.md (per protocol: mean and IQM with 95 % stratified
@@ -61,10 +61,11 @@ METHODS: dict[str, tuple[str, ...]] = {
     "fire": ("reinit=fire",),
     "reset": ("reinit=reset",),
     "snp": ("reinit=snp",),
-    # The trigger alone decides: no fixed schedule, no intervention at load.
-    "fire_adaptive": ("reinit=fire", "reinit.trigger=dormant", "reinit.at_env_steps=[]",
-                      "reinit.every_env_steps=null", "reinit.on_load=false"),
+    # The trigger alone decides (its signal is the protocol's, its threshold the preset's): no fixed
+    # schedule, no intervention at load.
+    "fire_adaptive": ("reinit=fire", "reinit.at_env_steps=[]", "reinit.every_env_steps=null", "reinit.on_load=false"),
 }
+ADAPTIVE = "fire_adaptive"
 
 
 def final_evaluation(run_dir: Path) -> dict[str, float]:
@@ -132,10 +133,12 @@ class Protocol:
     # Baseline runs beside the methods, {"<method>/<variant>": overrides}, from the composed overrides.
     references: Callable[[Mapping], dict[str, tuple[str, ...]]] | None = None
     normalize_by: str | None = None  # a reference method: each task score is divided by its mean on the task
+    signal: str = "dormant"  # the adaptive method's reinit.trigger
 
 
 PROTOCOLS: dict[str, Protocol] = {
-    "priming_sac_hopper": Protocol("priming_sac_hopper", ("experiment=priming_sac_hopper",), references=unprimed),
+    "priming_sac_hopper": Protocol("priming_sac_hopper", ("experiment=priming_sac_hopper",), references=unprimed,
+                                   signal="dfi"),
     "continual_minatar": Protocol("continual_minatar", ("experiment=continual_minatar_dqn",),
                                   score=end_of_turn_returns, references=fresh_per_game, normalize_by="fresh"),
     "warmstart_minatar": Protocol("warmstart_minatar", ("experiment=warmstart_minatar_dqn",),
@@ -183,8 +186,9 @@ def jobs_of(protocol: Protocol, seeds: Sequence[int], runs: Path,
                 # The stage-1 run's last checkpoint: the loop always writes one at total_env_steps.
                 midpoint = checkpoint_path(base / STAGE1 / f"seed{s}" / "checkpoints", protocol.stage1_env_steps)
                 branch = (f"load_checkpoint={midpoint}",)
+            trigger = (f"reinit.trigger={protocol.signal}",) if method == ADAPTIVE else ()
             jobs.append(Job(protocol.name, method.split("/")[0], s, base / method / f"seed{s}",
-                            (*preset, *overrides, *branch)))
+                            (*preset, *overrides, *trigger, *branch)))
     return stage1, jobs
 
 

@@ -153,10 +153,15 @@ def _validate_trigger(cfg: Mapping[str, Any]) -> None:
         return
     _require(signal in SIGNALS, f"reinit.trigger={signal!r} is unknown; allowed: null, {', '.join(SIGNALS)}")
     _require(reinit["name"] != "none", f"reinit.trigger={signal} needs an intervention: reinit=<method>, not none")
-    threshold = reinit.get("threshold")
+    threshold, spec = reinit.get("threshold"), SIGNALS[signal]
+    low, high = spec.range
+    _require(threshold is not None or spec.default_threshold is not None,
+             f"reinit.threshold=null: reinit.trigger={signal} has no default threshold (its scale depends on the "
+             "network); give one")
     _require(threshold is None or (isinstance(threshold, int | float) and not isinstance(threshold, bool)
-                                   and 0.0 <= threshold <= 1.0),
-             f"reinit.threshold={threshold!r} must be null (the signal's default) or a number in [0, 1]")
+                                   and low <= threshold <= high),
+             f"reinit.threshold={threshold!r} must be null (the signal's default) or a number in [{low:g}, {high:g}] "
+             f"for reinit.trigger={signal}")
     _positive_int(cfg, "reinit.min_gap_env_steps", allow_zero=True)
     _positive_int(cfg, "reinit.check_every_env_steps")
 

@@ -5,11 +5,17 @@ signal is measured on one replay batch; the intervention fires when the value is
 `reinit.threshold` and at least `reinit.min_gap_env_steps` env steps have passed since the last
 intervention, scheduled or triggered (a scheduled one restores plasticity just as well).
 
-Signal: `dormant`, the fraction of tau-dormant units (tau = 0.025; Sokar et al. 2023's score, the
-FIRE paper's diagnostic) pooled over the value network's feature layers (SAC: the critic, DQN: the
-Q-network) on the checked batch. Dormancy is the symptom interventions are meant to cure, it is cheap
-(one forward pass), bounded in [0, 1] so one threshold means the same across tasks, and it rises
-sharply in primed and continually trained networks (see bench/results/rl_plasticity.md for the pilots).
+Signals, both of the value network (SAC: the critic, DQN: the Q-network), whose targets move and whose
+plasticity the literature finds lost first:
+
+* `dfi`: the deviation from isometry sum ||W^T W - I||_F^2 over its layers (fire.diagnostics.dfi), the
+  quantity FIRE itself drives to ~0 and whose growth the FIRE paper ties to lost plasticity. Weight-only
+  (no forward pass). Unbounded and architecture-dependent, so it has no default threshold: a preset sets
+  one between what healthy and degraded runs of its network reach. In the heavy-priming pilot (SAC on
+  Hopper) it separated the two by 14x: 4.8M after priming vs 0.35M for the unprimed critic at 4k steps.
+* `dormant`: the fraction of tau-dormant units (tau = 0.025, ReDo's score; Sokar et al. 2023) pooled over
+  its feature layers on the checked batch; bounded in [0, 1], default threshold 0.2. In the same pilot it
+  did NOT separate primed from unprimed critics (0.20 vs 0.21), so dfi is the signal of that preset.
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ from loop.schedule import EventSchedule
 class Signal:
     metric: str  # key in agent.diagnostics(), below plasticity/ (SAC adds the network: plasticity/critic/)
     fires_above: bool  # True: fire when value >= threshold; False: when value <= threshold
-    default_threshold: float
+    default_threshold: float | None  # None: the threshold must be given (scale depends on the network)
+    range: tuple[float, float]  # the values a threshold may take
 
 
 SIGNALS: dict[str, Signal] = {
-    "dormant": Signal(metric="dormant_0.025", fires_above=True, default_threshold=0.2),
+    "dfi": Signal(metric="dfi", fires_above=True, default_threshold=None, range=(0.0, float("inf"))),
+    "dormant": Signal(metric="dormant_0.025", fires_above=True, default_threshold=0.2, range=(0.0, 1.0)),
 }
 VALUE_NETWORKS = ("critic",)  # SAC's value network; DQN's Q-network metrics carry no network prefix
 

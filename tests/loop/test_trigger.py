@@ -74,6 +74,7 @@ def test_value_network_metric_reads_the_critic_or_the_q_network():
     assert value_network_metric({"plasticity/actor/dormant_0.025": 0.9, "plasticity/critic/dormant_0.025": 0.1},
                                 "dormant_0.025") == 0.1
     assert value_network_metric({"plasticity/dormant_0.025": 0.3}, "dormant_0.025") == 0.3
+    assert value_network_metric({"plasticity/actor/dfi": 9.0, "plasticity/critic/dfi": 4.0}, "dfi") == 4.0
     with pytest.raises(KeyError, match="dormant_0.025"):
         value_network_metric({"plasticity/fake": 0.0}, "dormant_0.025")
 
@@ -81,7 +82,10 @@ def test_value_network_metric_reads_the_critic_or_the_q_network():
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"reinit.trigger": "loss"}, f"reinit.trigger='loss' is unknown; allowed: null, {', '.join(SIGNALS)}"),
     ({"reinit.name": "none"}, "reinit.trigger=dormant needs an intervention"),
-    ({"reinit.threshold": 1.5}, "reinit.threshold=1.5 must be null"),
+    ({"reinit.threshold": 1.5}, "reinit.threshold=1.5 must be null (the signal's default) or a number in [0, 1]"),
+    ({"reinit.trigger": "dfi", "reinit.threshold": None}, "reinit.threshold=null: reinit.trigger=dfi has no default"),
+    ({"reinit.trigger": "dfi", "reinit.threshold": -1}, "reinit.threshold=-1 must be null (the signal's default) or a "
+                                                        "number in [0, inf] for reinit.trigger=dfi"),
     ({"reinit.min_gap_env_steps": -1}, "reinit.min_gap_env_steps=-1 must be an integer >= 0"),
     ({"reinit.check_every_env_steps": 0}, "reinit.check_every_env_steps=0 must be an integer >= 1"),
 ])
@@ -93,14 +97,16 @@ def test_trigger_config_errors_are_one_line(overrides, message):
 
 def test_a_trigger_alone_is_a_valid_schedule():
     validate(trigger_cfg())
+    validate(trigger_cfg(**{"reinit.trigger": "dfi", "reinit.threshold": 1e6}))
 
 
-def test_real_sac_critic_signal_fires_the_intervention(tmp_path):
+@pytest.mark.parametrize("signal", list(SIGNALS))
+def test_real_sac_critic_signal_fires_the_intervention(tmp_path, signal):
     from loop.config import compose
 
     cfg = compose("agent=sac", "env=pendulum", "agent.batch_size=16", "agent.net.hidden_dims=[16,16]",
                   "learning_starts=100", "total_env_steps=300", "eval.every_env_steps=300", "eval.episodes=1",
-                  "env.max_episode_steps=50", "reinit=fire", "reinit.trigger=dormant", "reinit.threshold=0.0",
+                  "env.max_episode_steps=50", "reinit=fire", f"reinit.trigger={signal}", "reinit.threshold=0.0",
                   "reinit.check_every_env_steps=100", "reinit.min_gap_env_steps=150", "quiet=true",
                   "device=cpu", "threads=1")
     validate(cfg)
@@ -108,6 +114,6 @@ def test_real_sac_critic_signal_fires_the_intervention(tmp_path):
     logged = scalars(tmp_path)
     # Threshold 0 is always reached: checks at 200 and 300 (none at 100: nothing learnt yet); the gap of
     # 150 lets only the first one fire.
-    assert [s for s, _ in logged["reinit/signal/dormant"]] == [200, 300]
+    assert [s for s, _ in logged[f"reinit/signal/{signal}"]] == [200, 300]
     assert [s for s, _ in logged["reinit/event"]] == [200]
-    assert 0.0 <= logged["reinit/trigger_value"][0][1] <= 1.0
+    assert logged["reinit/trigger_value"][0][1] >= 0.0
