@@ -44,7 +44,7 @@ def test_dqn_run_writes_the_logging_contract(tmp_path):
     ("reinit=fire", "reinit=fire is never applied"),
     ("reinit=fire reinit.at_env_steps=[5000]", "reinit.at_env_steps contains 5000"),
     ("env.game=pacman", "env.game='pacman' is unknown"),
-    ("replay.capacity=16", "replay.capacity=16 must be >= agent.batch_size=32"),
+    ("replay.capacity=16", "replay.capacity=16 must be >= replay.batch_size=32"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, override, message):
     result = train(*TINY_DQN, *override.split(), f"run_dir={tmp_path}/run", cwd=tmp_path)
