@@ -22,8 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
 from loop import checkpoint
-from loop.config import ConfigError, validate
+from loop.config import ConfigError, key_docs, validate
 from loop.runner import NonFiniteError, Trainer
+
+OmegaConf.register_new_resolver("key_docs", key_docs)  # hydra.help.footer: the typed keys' docs
 
 # Overrides that may accompany resume=...; everything else comes from the run's saved config.
 RESUME_OVERRIDES = ("resume", "quiet", "device")

@@ -161,7 +161,7 @@ def describe(cls: type, path: str) -> list[str]:
                 lines.extend(describe(variant, f"{path}.{f.name}"))
             continue
         bounds = _bounds_text(f.metadata.get("bounds", (None,) * 4))
-        default = "" if f.default is _NO_DEFAULT else f" (default {f.default})"
+        default = "" if f.default is _NO_DEFAULT else f" (default {'null' if f.default is None else f.default})"
         kind = _describe_type(hint) + (f" {bounds}" if bounds else "")
         lines.append(f"  {path}.{f.name}: {kind}{default}  {f.metadata.get('doc', '')}".rstrip())
     return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from typing import Any
 
 import torch
 
+import fire.options
 import fire.registry
 from agents import AGENTS, agent_class
 from agents.precision import PRECISIONS, native_bf16
@@ -131,6 +133,21 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _require(not (cfg.get("resume") and cfg.get("load_checkpoint")),
              "resume and load_checkpoint exclude each other: resume continues a run, "
              "load_checkpoint branches a new one")
+
+
+def key_docs() -> str:
+    """Every agent.* and reinit.* key with its type, bounds and doc, from the typed configs (train.py --help)."""
+    common = {f.name for f in dataclasses.fields(fire.registry.Options)}
+    lines = ["== Agent keys (agent.*; replay.gamma and replay.batch_size are set by the agent preset) =="]
+    for name in AGENTS:
+        lines += [f"agent={name}:", *fire.options.describe(agent_class(name).CONFIG, "agent")]
+    lines += ["== Intervention options (reinit.*) ==", "every intervention:",
+              *fire.options.describe(fire.registry.Options, "reinit")]
+    for name, entry in fire.registry.INTERVENTIONS.items():
+        own = [line for line in fire.options.describe(entry.options, "reinit")
+               if line.split(":")[0].strip().removeprefix("reinit.") not in common]
+        lines += [f"reinit={name}: {entry.doc}", *own]
+    return "\n".join(lines)
 
 
 def validate_agent(cfg: Mapping[str, Any]) -> None:
