@@ -109,11 +109,15 @@ def validate(cfg: Mapping[str, Any]) -> None:
                  "eval.video=true needs imageio-ffmpeg: pip install -e '.[video]'")
     if cfg["env"]["suite"] == "atari":
         from envs.atari import BACKENDS, GAMES
+        from envs.atari.vector import FRAME_STACK_STARTS
 
         _require(cfg["env"].get("game") in GAMES,
                  f"env.game={cfg['env'].get('game')!r} is unknown; allowed: {', '.join(GAMES)}")
         backend = (cfg["env"].get("kwargs") or {}).get("backend", "vector")
         _require(backend in BACKENDS, f"env.kwargs.backend={backend!r} is unknown; allowed: {', '.join(BACKENDS)}")
+        start = (cfg["env"].get("kwargs") or {}).get("frame_stack_start", "zeros")
+        _require(start in FRAME_STACK_STARTS,
+                 f"env.kwargs.frame_stack_start={start!r} is unknown; allowed: {', '.join(FRAME_STACK_STARTS)}")
 
     ratio = cfg["replay_ratio"]
     _require(isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio > 0,

@@ -107,7 +107,8 @@ class Trainer:
         self.batch_size = int(cfg["replay"]["batch_size"])
         self.replay = make_replay(cfg["replay"], self.envs.single_observation_space, self.action_space,
                                   num_envs=self.num_envs, gamma=float(cfg["replay"]["gamma"]),
-                                  device=self.device, seed=cfg["seed"])
+                                  device=self.device, seed=cfg["seed"],
+                                  frame_stack_start=self.envs.metadata.get("frame_stack_start", "zeros"))
 
         reinit = cfg["reinit"]
         self.reinit_name = reinit["name"]

@@ -240,6 +240,22 @@ def test_redo_recycles_dormant_units():
     assert_target_synced(agent)
 
 
+def test_redo_redraws_units_from_the_networks_own_init():
+    # Sokar et al. 2023: recycled units come from the network's initial distribution (Xavier-uniform, zero
+    # bias here), not torch's default Linear/Conv init (fc std 0.0103, biases +-0.018).
+    agent, batch = trained_agent()
+    with torch.no_grad():
+        agent.q_network.head[0].bias.fill_(-1.0)  # every fc unit dead: all 512 are recycled
+    before = params(agent.q_network)
+    agent.reinit("redo", {}, batch)
+    after = params(agent.q_network)
+    weight, bias = after["head.0.weight"], after["head.0.bias"]
+    assert not torch.equal(weight, before["head.0.weight"]) and torch.equal(bias, torch.zeros(512))
+    xavier_std = np.sqrt(2 / (3136 + 512))  # 0.0234
+    assert weight.std().item() == pytest.approx(xavier_std, rel=0.02)
+    assert torch.equal(after["head.2.weight"], torch.zeros_like(after["head.2.weight"]))  # outgoing zeroed
+
+
 def test_bad_reinit_method_and_option_are_named():
     agent, batch = trained_agent()
     with pytest.raises(ValueError, match="reinit.name='dash' is unknown; allowed: none, fire, reset"):
