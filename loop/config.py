@@ -139,6 +139,20 @@ def validate(cfg: Mapping[str, Any]) -> None:
              "load_checkpoint branches a new one")
 
 
+def upgrade_saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved config in today's keys, so runs started before a rename resume exactly: agent.gamma and
+    agent.batch_size moved to replay.*, reinit.method is reinit.polar, reinit.linear is reinit.reset_linear."""
+    agent, replay, reinit = dict(cfg["agent"]), dict(cfg["replay"]), dict(cfg["reinit"])
+    for key in ("gamma", "batch_size"):
+        if key in agent:
+            replay[key] = agent.pop(key)
+    if "method" in reinit:
+        reinit["polar"] = reinit.pop("method")
+    if "linear" in reinit:
+        reinit["reset_linear"] = {None: None, "reset": True, "orthogonalize": False}[reinit.pop("linear")]
+    return {**cfg, "agent": agent, "replay": replay, "reinit": reinit}
+
+
 def key_docs() -> str:
     """Every agent.* and reinit.* key with its type, bounds and doc, from the typed configs (train.py --help)."""
     common = {f.name for f in dataclasses.fields(fire.registry.Options)}
