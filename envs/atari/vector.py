@@ -198,7 +198,8 @@ def make_atari_vector(
     replaces it (max_episode_steps * frame_skip frames). `sticky_actions_at` is `frame` (ALE: each frame
     repeats the previous frame's action with probability p) or `agent_step` (each agent step repeats the
     previous agent action with probability p). `frame_stack_start` pads a new episode's stack with zeros
-    (ALE) or repeats its first frame (`repeat`, gymnasium's FrameStack). `seed` seeds this wrapper's RNG; `reset(seed=...)` reseeds it.
+    (ALE) or repeats its first frame (`repeat`, gymnasium's FrameStack). `seed` seeds this wrapper's RNG;
+    `reset(seed=...)` reseeds it.
 
     `backend`: `vector` is ale-py's C++ vector env (fast, `num_threads` workers, no snapshots); `gymnasium`
     runs the same preprocessing in Python on ale-py's single-game env inside gymnasium's Sync (or, with

@@ -289,6 +289,18 @@ def test_state_dict_resumes_exactly():
     )
 
 
+def test_state_is_declared_once_and_old_checkpoints_load():
+    agent, batch = trained_agent()
+    state = checkpoint_round_trip(agent.state_dict())
+    assert list(state) == list(DQN.STATE)
+    old = {**state, "updates": 3, "env_steps": 100}  # what checkpoints held before update() took counters
+    restored = make_agent()
+    restored.load_state_dict(old)
+    torch.testing.assert_close(restored.q_network(batch.obs), agent.q_network(batch.obs))
+    with pytest.raises(ValueError, match=r"DQN checkpoint: unknown keys \['rng2'\], missing keys \['rng'\]"):
+        make_agent().load_state_dict({**{k: v for k, v in state.items() if k != "rng"}, "rng2": 0})
+
+
 def test_diagnostics_are_plasticity_tags():
     agent, batch = trained_agent()
     metrics = agent.diagnostics(batch)

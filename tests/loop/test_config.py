@@ -83,3 +83,16 @@ def test_bf16_is_refused_where_the_device_would_emulate_it(monkeypatch, native):
 def test_fp32_never_asks_about_bf16(monkeypatch):
     monkeypatch.setattr("loop.config.native_bf16", lambda device: pytest.fail("fp32 runs need no bf16 check"))
     validate(valid_cfg(precision="fp32"))
+
+
+def test_saved_configs_from_before_the_registry_are_read_in_todays_keys():
+    from loop.config import compose, upgrade_saved_config
+
+    today = compose("agent=dqn", "env=atari", "reinit=fire", "reinit.polar=svd", "reinit.reset_linear=false",
+                    "reinit.at_env_steps=[600000]")
+    old = {**today, "agent": {**today["agent"], "gamma": 0.99, "batch_size": 32},
+           "replay": {k: v for k, v in today["replay"].items() if k not in ("gamma", "batch_size")},
+           "reinit": {**{k: v for k, v in today["reinit"].items() if k not in ("polar", "reset_linear")},
+                      "method": "svd", "linear": "orthogonalize"}}
+    assert upgrade_saved_config(old) == today
+    assert upgrade_saved_config(today) == today
