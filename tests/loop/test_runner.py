@@ -241,3 +241,14 @@ def test_warm_up_actions_are_the_uniform_draws_of_the_loop_generator():
     assert actions.dtype == np.float32 and actions.shape == (1000, 3)
     np.testing.assert_array_equal(actions, expected)
     assert all(space.contains(a) for a in actions)
+
+
+def test_the_users_intervention_options_reach_the_agent_typed(tmp_path):
+    cfg = make_cfg(**{"reinit.at_env_steps": [40], "reinit.iterations": 3, "reinit.polar": "svd",
+                      "reinit.reset_optimizer": None})
+    trainer = Trainer(cfg, tmp_path)
+    trainer.run()
+    (options,) = trainer.agent.options
+    # The user's values, and the agent's default for the null one.
+    assert (type(options).__name__, options.iterations, options.polar, options.reset_optimizer) == (
+        "FireOptions", 3, "svd", False)
