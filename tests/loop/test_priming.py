@@ -27,9 +27,9 @@ def record_updates(trainer):
     calls = []
     update = trainer.agent.update
 
-    def recording(batch):
+    def recording(batch, **counters):
         calls.append((trainer.env_steps, len(trainer.replay)))
-        return update(batch)
+        return update(batch, **counters)
 
     trainer.agent.update = recording
     return calls
@@ -76,10 +76,10 @@ def test_sigterm_during_priming_checkpoints_after_it_and_resume_is_exact(tmp_pat
     trainer = Trainer(cfg, tmp_path / "killed")
     update = trainer.agent.update
 
-    def update_then_signal(batch):
+    def update_then_signal(batch, **counters):
         if trainer.agent.updates == 3:
             os.kill(os.getpid(), signal.SIGTERM)
-        return update(batch)
+        return update(batch, **counters)
 
     trainer.agent.update = update_then_signal
     assert trainer.run() == {}
