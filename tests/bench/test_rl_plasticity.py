@@ -16,7 +16,7 @@ from torch.utils.tensorboard import SummaryWriter
 from bench import rl_plasticity
 from bench.rl_plasticity import DONE, Protocol, end_of_turn_returns
 
-TINY = ("agent=sac", "env=pendulum", "agent.batch_size=16", "agent.net.hidden_dims=[16,16]", "learning_starts=100",
+TINY = ("agent=sac", "env=pendulum", "replay.batch_size=16", "agent.net.hidden_dims=[16,16]", "learning_starts=100",
         "total_env_steps=300", "eval.every_env_steps=150", "eval.episodes=1", "env.max_episode_steps=50",
         "checkpoint.every_env_steps=150", "diagnostics.every_updates=0")
 METHODS = {"none": ("reinit=none",), "fire": ("reinit=fire", "reinit.at_env_steps=[200]")}

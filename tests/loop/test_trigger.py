@@ -104,7 +104,7 @@ def test_a_trigger_alone_is_a_valid_schedule():
 def test_real_sac_critic_signal_fires_the_intervention(tmp_path, signal):
     from loop.config import compose
 
-    cfg = compose("agent=sac", "env=pendulum", "agent.batch_size=16", "agent.net.hidden_dims=[16,16]",
+    cfg = compose("agent=sac", "env=pendulum", "replay.batch_size=16", "agent.net.hidden_dims=[16,16]",
                   "learning_starts=100", "total_env_steps=300", "eval.every_env_steps=300", "eval.episodes=1",
                   "env.max_episode_steps=50", "reinit=fire", f"reinit.trigger={signal}", "reinit.threshold=0.0",
                   "reinit.check_every_env_steps=100", "reinit.min_gap_env_steps=150", "quiet=true",
