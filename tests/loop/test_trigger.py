@@ -117,3 +117,11 @@ def test_real_sac_critic_signal_fires_the_intervention(tmp_path, signal):
     assert [s for s, _ in logged[f"reinit/signal/{signal}"]] == [200, 300]
     assert [s for s, _ in logged["reinit/event"]] == [200]
     assert logged["reinit/trigger_value"][0][1] >= 0.0
+
+
+def test_a_trigger_is_refused_for_an_intervention_with_a_per_run_limit():
+    from loop.config import compose
+
+    cfg = compose("agent=dqn", "env=atari", "env.game=breakout", "reinit=pi", "reinit.trigger=dormant")
+    with pytest.raises(ConfigError, match=r"^reinit=pi applies at most 1 time\(s\) per run and reinit.trigger=dormant"):
+        validate(cfg)
