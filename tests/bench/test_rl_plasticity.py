@@ -130,3 +130,20 @@ def test_results_command_writes_csv_rows_and_table_and_skips_finished_runs(tiny,
     monkeypatch.setattr(rl_plasticity.subprocess, "run", must_not_run)
     assert rl_plasticity.execute([tiny], range(2), 2, runs, out, reps=200) == 0
     assert pd.read_csv(out / "rl_plasticity.csv").equals(table)
+
+
+@pytest.mark.parametrize("name", list(rl_plasticity.PROTOCOLS))
+def test_every_protocol_run_composes_and_validates(name, tmp_path):
+    """Each run of each protocol (one seed) is a valid train.py command: its overrides compose and pass
+    start-up validation, so a full results run cannot fail on a config after an hour."""
+    from loop.config import CONFIG_DIR, compose, validate
+
+    if name != "priming_sac_hopper" and not (CONFIG_DIR / "experiment" / "minatar_dqn.yaml").is_file():
+        pytest.skip("the MinAtar suite (configs/experiment/minatar_dqn.yaml) is not in this checkout")
+    stage1, jobs = rl_plasticity.jobs_of(rl_plasticity.PROTOCOLS[name], [0], tmp_path)
+    for job in [*stage1, *jobs]:
+        cfg = compose(*job.overrides, f"seed={job.seed}", f"run_dir={job.run_dir}", "resume=auto")
+        validate(cfg)
+        if job.method == rl_plasticity.ADAPTIVE:
+            assert cfg["reinit"]["trigger"] == rl_plasticity.PROTOCOLS[name].signal
+            assert not cfg["reinit"]["at_env_steps"] and cfg["reinit"]["every_env_steps"] is None
