@@ -1,4 +1,4 @@
-"""DQN: a Nature-CNN Q-network, a hard-copied target network, epsilon-greedy acting, one TD update per call."""
+"""DQN: a Nature-CNN or MinAtar Q-network, a hard-copied target network, epsilon-greedy acting, TD updates."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ import torch.nn.functional as F
 from torch import nn
 
 import fire
+from agents.minatar_net import MinAtarQNetwork
 from agents.nature_cnn import QNetwork
 from agents.optim import fused_adam_supported
 from agents.precision import check_precision, update_autocast
 from replay.base import Batch
 
 LOSSES = ("huber", "mse")
+NETWORKS = {"nature": QNetwork, "minatar": MinAtarQNetwork}  # agent.net -> Q-network class
+OPTIMIZERS = ("adam", "rmsprop")
 REINIT_METHODS = ("fire", "reset", "snp", "head_reset", "redo", "pi")
 # Options each intervention accepts, with defaults (the FIRE paper's DQN semantics, spec §1.6, §1.7, §3).
 REINIT_OPTIONS: dict[str, dict[str, Any]] = {
@@ -63,11 +66,12 @@ class DQN:
         # NHWC conv weights on CPU: oneDNN's channels-last kernels make an update ~1.3x faster there
         # (bench/dqn_speed.py); values are the same, only the layout of the weights differs.
         layout = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        self.q_network = QNetwork(self.num_actions, observation_space.shape[0], cfg["hidden_dim"], cfg["dueling"]).to(
+        network = NETWORKS[cfg["net"]]
+        self.q_network = network(self.num_actions, observation_space.shape[0], cfg["hidden_dim"], cfg["dueling"]).to(
             self.device, memory_format=layout
         )
         self.init_snapshot = fire.InitSnapshot.capture(self.q_network)
-        self.target_q_network = QNetwork(
+        self.target_q_network = network(
             self.num_actions, observation_space.shape[0], cfg["hidden_dim"], cfg["dueling"]
         ).to(self.device, memory_format=layout)
         self.target_q_network.requires_grad_(False)
@@ -86,6 +90,7 @@ class DQN:
             "gamma", "batch_size", "learning_rate", "adam_eps", "loss", "double_dqn", "dueling", "hidden_dim",
             "max_grad_norm", "clip_rewards", "target_update_env_steps", "learning_starts", "epsilon_start",
             "epsilon_end", "exploration_fraction", "exploration_env_steps", "total_env_steps", "eval_epsilon",
+            "net", "optimizer", "rmsprop_alpha", "rmsprop_eps",
         }  # fmt: skip
         cfg = {k: v for k, v in cfg.items() if k != "name"}
         unknown = sorted(set(cfg) - allowed)
@@ -96,12 +101,21 @@ class DQN:
             raise ValueError(f"DQN: missing config key(s) {missing} (see configs/agent/dqn.yaml)")
         if cfg["loss"] not in LOSSES:
             raise ValueError(f"DQN: loss={cfg['loss']!r}; allowed: {LOSSES}")
+        if cfg["net"] not in NETWORKS:
+            raise ValueError(f"DQN: net={cfg['net']!r}; allowed: {tuple(NETWORKS)}")
+        if cfg["optimizer"] not in OPTIMIZERS:
+            raise ValueError(f"DQN: optimizer={cfg['optimizer']!r}; allowed: {OPTIMIZERS}")
         if cfg["target_update_env_steps"] < 1:
             raise ValueError(f"DQN: target_update_env_steps={cfg['target_update_env_steps']} must be >= 1")
         return cfg
 
-    def _make_optimizer(self) -> torch.optim.Adam:
+    def _make_optimizer(self) -> torch.optim.Optimizer:
         trainable = [p for p in self.q_network.parameters() if p.requires_grad]
+        if self.cfg["optimizer"] == "rmsprop":
+            # Centered RMSProp as in the MinAtar code: torch's alpha is both the gradient and the
+            # squared-gradient momentum (0.95 each there), eps the minimum squared gradient term.
+            return torch.optim.RMSprop(trainable, lr=self.cfg["learning_rate"], alpha=self.cfg["rmsprop_alpha"],
+                                       eps=self.cfg["rmsprop_eps"], centered=True)
         # One fused kernel instead of a chain of foreach ops: the same Adam, ~1.1x faster updates on CPU.
         return torch.optim.Adam(trainable, lr=self.cfg["learning_rate"], eps=self.cfg["adam_eps"],
                                 fused=fused_adam_supported(self.device))

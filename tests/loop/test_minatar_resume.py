@@ -1,0 +1,42 @@
+"""Exact resume of a continual-MinAtar DQN run: killed between checkpoints and resumed, it ends with the same
+agent, replay and TensorBoard scalars as an uninterrupted run, across game switches with FIRE at each."""
+
+from __future__ import annotations
+
+from loop import checkpoint
+from loop.config import compose
+from loop.runner import Trainer
+from tests.loop.test_dqn_atari_resume import KILLED_AT, TOTAL, assert_same_state, run_until_killed, scalars
+
+SWITCH = 60  # env steps; with 2 envs every sub-env switches after 30 of its own steps
+TINY_CONTINUAL_RUN = (
+    "experiment=minatar_dqn", "env=minatar_continual", "env.games=[breakout,space_invaders,seaquest]",
+    f"env.switch_env_steps={SWITCH}", "env.num_envs=2", "env.eval_num_envs=1", "env.kwargs.sticky_action_prob=0.5",
+    "seed=3", "device=cpu", "threads=1", "quiet=true", f"total_env_steps={TOTAL}", "learning_starts=32",
+    "replay_ratio=0.25", "replay.capacity=400", "agent.target_update_env_steps=50", "agent.exploration_env_steps=60",
+    "eval.every_env_steps=60", "eval.episodes=null", "eval.max_env_steps=20", "diagnostics.every_updates=12",
+    "log.every_env_steps=20", "checkpoint.every_env_steps=40", "checkpoint.keep=2",
+    "reinit=fire", "reinit.method=svd", f"reinit.every_env_steps={SWITCH}",
+)
+
+
+def test_killed_and_resumed_continual_minatar_run_equals_uninterrupted_run(tmp_path):
+    cfg = compose(*TINY_CONTINUAL_RUN)
+    straight = Trainer(cfg, tmp_path / "straight")
+    straight.run()
+
+    run_until_killed(cfg, tmp_path / "killed")
+    newest, state = checkpoint.load_latest(tmp_path / "killed" / "checkpoints")
+    assert newest.name == "step_000000000080.pt" and KILLED_AT > 80  # killed mid-turn of the second game
+    resumed = Trainer(cfg, tmp_path / "killed")
+    resumed.resume(state)
+    resumed.run()
+
+    assert resumed.env_steps == straight.env_steps == TOTAL and resumed.updates == straight.updates
+    assert_same_state(resumed.agent.state_dict(), straight.agent.state_dict(), "agent")
+    assert_same_state(resumed.replay.state_dict(), straight.replay.state_dict(), "replay")
+    logged, expected = scalars(tmp_path / "killed"), scalars(tmp_path / "straight")
+    assert logged == expected
+    assert [step for step, _ in expected["reinit/event"]] == [60, 120]
+    # the third game was played: only seaquest sets channels 6..9 (env steps 120-160)
+    assert straight.replay.state_dict()["obs"][:, 6:].any()
