@@ -3,10 +3,8 @@ agent, replay and TensorBoard scalars as an uninterrupted run, across game switc
 
 from __future__ import annotations
 
-from loop import checkpoint
 from loop.config import compose
-from loop.runner import Trainer
-from tests.loop.test_dqn_atari_resume import KILLED_AT, TOTAL, assert_same_state, run_until_killed, scalars
+from tests.loop.test_dqn_atari_resume import KILLED_AT, TOTAL, assert_resume_is_exact
 
 SWITCH = 60  # env steps; with 2 envs every sub-env switches after 30 of its own steps
 TINY_CONTINUAL_RUN = (
@@ -21,22 +19,8 @@ TINY_CONTINUAL_RUN = (
 
 
 def test_killed_and_resumed_continual_minatar_run_equals_uninterrupted_run(tmp_path):
-    cfg = compose(*TINY_CONTINUAL_RUN)
-    straight = Trainer(cfg, tmp_path / "straight")
-    straight.run()
-
-    run_until_killed(cfg, tmp_path / "killed")
-    newest, state = checkpoint.load_latest(tmp_path / "killed" / "checkpoints")
-    assert newest.name == "step_000000000080.pt" and KILLED_AT > 80  # killed mid-turn of the second game
-    resumed = Trainer(cfg, tmp_path / "killed")
-    resumed.resume(state)
-    resumed.run()
-
-    assert resumed.env_steps == straight.env_steps == TOTAL and resumed.updates == straight.updates
-    assert_same_state(resumed.agent.state_dict(), straight.agent.state_dict(), "agent")
-    assert_same_state(resumed.replay.state_dict(), straight.replay.state_dict(), "replay")
-    logged, expected = scalars(tmp_path / "killed"), scalars(tmp_path / "straight")
-    assert logged == expected
-    assert [step for step, _ in expected["reinit/event"]] == [60, 120]
+    assert 80 < KILLED_AT < 2 * SWITCH  # killed mid-turn of the second game, after the step-80 checkpoint
+    straight, expected = assert_resume_is_exact(compose(*TINY_CONTINUAL_RUN), tmp_path)
+    assert [step for step, _ in expected["reinit/event"]] == [SWITCH, 2 * SWITCH]
     # the third game was played: only seaquest sets channels 6..9 (env steps 120-160)
     assert straight.replay.state_dict()["obs"][:, 6:].any()
