@@ -47,6 +47,13 @@ def test_registered_games_pass_gymnasiums_checker_with_minatars_spaces(game):
     assert obs.dtype == np.uint8 and set(np.unique(obs)) <= {0, 1} and obs.any()
 
 
+def test_minatar_options_reach_the_game():
+    game = gym.make(env_id("seaquest"), sticky_action_prob=0.25, difficulty_ramping=False).unwrapped.game
+    assert (game.sticky_action_prob, game.env.ramping) == (0.25, False)
+    game = gym.make(env_id("seaquest")).unwrapped.game
+    assert (game.sticky_action_prob, game.env.ramping) == (0.1, True)  # MinAtar's defaults
+
+
 @pytest.mark.parametrize("full_action_set", [False, True])
 @pytest.mark.parametrize("game", ["breakout", "space_invaders"])
 def test_same_trajectory_as_minatars_own_gym_env(game, full_action_set):
@@ -54,7 +61,8 @@ def test_same_trajectory_as_minatars_own_gym_env(game, full_action_set):
     same states (transposed), rewards and terminations, sticky actions included."""
     from minatar.gym import register_envs
 
-    register_envs()
+    if "MinAtar/Breakout-v0" not in gym.registry:
+        register_envs()
     theirs = gym.make(f"MinAtar/{game.title().replace('_', '')}-v{0 if full_action_set else 1}", sticky_action_prob=0.3)
     ours = gym.make(env_id(game), full_action_set=full_action_set, sticky_action_prob=0.3)
     assert ours.action_space == theirs.action_space
