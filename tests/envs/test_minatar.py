@@ -145,6 +145,7 @@ def test_continual_switches_on_the_global_env_step_for_any_number_of_envs():
                 turns.append(int(infos["game_index"][0]))
                 assert list(infos["game"]) == [SEQUENCE[turns[-1]]] * num_envs
         assert turns == [1, 2, 0, 1]  # ... and after the last game the sequence starts again
+        assert env.get_attr("game_index") == (1,) * num_envs  # the attribute, for the loop
 
 
 def test_continual_pads_channels_and_shares_minatars_full_action_set():
