@@ -87,11 +87,6 @@ def assert_same_state(a: object, b: object, where: str = "") -> None:
         assert a == b, where
 
 
-@pytest.mark.slow  # ~30 s per case on 2 idle cores (DQN updates on CPU), far more on a busy machine
-@pytest.mark.parametrize("reinit", [
-    pytest.param(("reinit=none",), id="no-intervention"),
-    pytest.param(FIRE_ACROSS_THE_STOP, id="fire-before-and-after-the-kill"),
-])
 def assert_resume_is_exact(cfg: dict, tmp_path) -> tuple[Trainer, dict[str, list[tuple[int, float]]]]:
     """Run `cfg` straight and killed-then-resumed; assert both end in the same state and logs. Returns the
     straight run and its scalars for further checks."""
@@ -115,6 +110,11 @@ def assert_resume_is_exact(cfg: dict, tmp_path) -> tuple[Trainer, dict[str, list
     return straight, expected
 
 
+@pytest.mark.slow  # ~30 s per case on 2 idle cores (DQN updates on CPU), far more on a busy machine
+@pytest.mark.parametrize("reinit", [
+    pytest.param(("reinit=none",), id="no-intervention"),
+    pytest.param(FIRE_ACROSS_THE_STOP, id="fire-before-and-after-the-kill"),
+])
 def test_killed_and_resumed_dqn_run_equals_uninterrupted_run(tmp_path, reinit):
     _, expected = assert_resume_is_exact(dqn_config(*reinit), tmp_path)
     assert {"losses/td_loss", "losses/q_values", "eval/episodic_return"} <= expected.keys()
