@@ -12,6 +12,12 @@ MINATAR_CONV_CHANNELS = 16
 MINATAR_GRID = 10
 
 
+def init_layer(m: nn.Module) -> None:
+    """PyTorch's default initialisation of one Conv/Linear layer, as in the authors' code; also what ReDo
+    re-draws dormant units from."""
+    m.reset_parameters()
+
+
 class MinAtarQNetwork(nn.Module):
     """uint8 0/1 object maps (B, channels, 10, 10) -> Q-values (B, num_actions).
 

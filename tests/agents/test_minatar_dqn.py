@@ -56,18 +56,18 @@ def test_the_papers_network_one_3x3_conv_of_16_then_128_units():
 
 def test_preset_update_is_one_centered_rmsprop_step_on_the_huber_td_loss():
     agent = make_agent()
-    assert agent.cfg["clip_rewards"] is False
+    assert agent.cfg.clip_rewards is False
     reference = copy.deepcopy(agent.q_network)
     optimizer = torch.optim.RMSprop(reference.parameters(), lr=2.5e-4, alpha=0.95, eps=0.01, centered=True)
     batch = random_batch()
-    for _ in range(3):
+    for i in range(3):
         with torch.no_grad():  # the target network is the initial network until the first copy
             target = batch.rewards + batch.discounts * agent.target_q_network(batch.next_obs).max(dim=1).values
         q = reference(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         optimizer.zero_grad()
         F.smooth_l1_loss(q, target).backward()
         optimizer.step()
-        agent.update(batch)
+        agent.update(batch, updates=i, env_steps=i)
     for ours, theirs in zip(agent.q_network.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(ours, theirs)
 
@@ -76,20 +76,21 @@ def test_preset_update_is_one_centered_rmsprop_step_on_the_huber_td_loss():
 def test_every_intervention_applies_to_the_minatar_network(method):
     agent = make_agent()
     batch = random_batch(32)
-    for _ in range(5):
-        agent.update(batch)
+    for i in range(5):
+        agent.update(batch, updates=i, env_steps=i)
     before = copy.deepcopy(agent.q_network.state_dict())
     reports = agent.reinit(method, {}, batch)
     assert set(reports) == {"q_network"}
     changed = [k for k, v in agent.q_network.state_dict().items() if k not in before or not torch.equal(v, before[k])]
     assert changed, method
-    assert agent.update(batch)["losses/td_loss"].isfinite()
+    assert agent.update(batch, updates=5, env_steps=5)["losses/td_loss"].isfinite()
     if method == "fire":  # the conv's 9 taps (16 x 10 each) are orthogonalised
         taps = agent.q_network.encoder[0].weight.detach().permute(2, 3, 0, 1).reshape(9, 16, 10)
         assert torch.linalg.svdvals(taps).std() < 1e-2 * torch.linalg.svdvals(taps).mean()
 
 
-@pytest.mark.parametrize(("key", "value"), [("net", "resnet"), ("optimizer", "sgd")])
-def test_bad_net_or_optimizer_is_named(key, value):
-    with pytest.raises(ValueError, match=f"DQN: {key}='{value}'; allowed"):
+@pytest.mark.parametrize(("key", "value", "allowed"), [("net", "resnet", "nature | minatar"),
+                                                      ("optimizer", "sgd", "adam | rmsprop")])
+def test_bad_net_or_optimizer_is_named(key, value, allowed):
+    with pytest.raises(ValueError, match=f"agent.{key}='{value}' is not allowed; allowed: {allowed}"):
         make_agent(**{key: value})

@@ -14,7 +14,7 @@ TINY_CONTINUAL_RUN = (
     "replay_ratio=0.25", "replay.capacity=400", "agent.target_update_env_steps=50", "agent.exploration_env_steps=60",
     "eval.every_env_steps=60", "eval.episodes=null", "eval.max_env_steps=20", "diagnostics.every_updates=12",
     "log.every_env_steps=20", "checkpoint.every_env_steps=40", "checkpoint.keep=2",
-    "reinit=fire", "reinit.method=svd", f"reinit.every_env_steps={SWITCH}",
+    "reinit=fire", "reinit.polar=svd", f"reinit.every_env_steps={SWITCH}",
 )
 
 
