@@ -30,11 +30,11 @@ NETWORKS = {"nature": (nature_cnn.QNetwork, nature_cnn.init_layer),
 class DQNConfig:
     """agent.* keys of agent=dqn (configs/agent/dqn.yaml holds the values). Steps are the loop's env_steps."""
 
+    learning_rate: float = option(doc="learning rate", gt=0.0)
+    adam_eps: float = option(doc="Adam epsilon", gt=0.0)
     net: Literal["nature", "minatar"] = option(doc="Q-network: nature (Nature CNN, 84x84 frame stacks) or minatar "
                                                "(Young & Tian 2019: 3x3 conv of 16, hidden_dim units)")
     optimizer: Literal["adam", "rmsprop"] = option(doc="adam, or rmsprop (centered, as in the MinAtar paper's code)")
-    learning_rate: float = option(doc="learning rate", gt=0.0)
-    adam_eps: float = option(doc="Adam epsilon", gt=0.0)
     rmsprop_alpha: float = option(doc="RMSProp gradient and squared-gradient momentum", gt=0.0, lt=1.0)
     rmsprop_eps: float = option(doc="RMSProp minimum squared gradient", gt=0.0)
     loss: Literal["huber", "mse"] = option(doc="TD loss: huber (smooth L1, delta 1) or mse")
