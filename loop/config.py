@@ -139,9 +139,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
              "so the first update has a full batch")
     _validate_priming(cfg)
     validate_reinit(cfg)
-    _require(not (cfg.get("resume") and cfg.get("load_checkpoint")),
+    # resume=auto with load_checkpoint: continue run_dir if it holds checkpoints, else branch it from the file
+    # (a two-stage sweep's branches, requeued or re-launched).
+    _require(not (cfg.get("resume") not in (None, "auto") and cfg.get("load_checkpoint")),
              "resume and load_checkpoint exclude each other: resume continues a run, "
-             "load_checkpoint branches a new one")
+             "load_checkpoint branches a new one (resume=auto does both: continues run_dir, else branches it)")
 
 
 def _validate_priming(cfg: Mapping[str, Any]) -> None:

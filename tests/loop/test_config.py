@@ -18,6 +18,7 @@ def valid_cfg(**overrides):
 
 def test_the_base_config_is_valid():
     validate(valid_cfg())
+    validate(valid_cfg(resume="auto", load_checkpoint="x.pt"))  # continues run_dir, else branches it
 
 
 CASES = [
