@@ -18,6 +18,7 @@ from envs.atari.scores import GAMES, REFERENCE_SCORES
 
 STICKY_LEVELS = ("frame", "agent_step")
 BACKENDS = ("vector", "gymnasium")
+RENDER_UPSCALE = 4  # 84 -> 336 px, a multiple of 16 as video codecs want
 VECTORIZATIONS = ("sync", "async")
 
 
@@ -48,6 +49,8 @@ class AtariVectorEnv(VectorEnv):
         episodic_life: bool,
         agent_step_sticky_probability: float,
         seed: int | None,
+        frame_skip: int = 4,
+        render_mode: str | None = None,
     ):
         self.ale_env = ale_env
         self.num_envs = ale_env.num_envs
@@ -55,7 +58,11 @@ class AtariVectorEnv(VectorEnv):
         self.single_action_space = ale_env.single_action_space
         self.observation_space = ale_env.observation_space
         self.action_space = ale_env.action_space
-        self.metadata = {**ale_env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
+        # The 2600 runs at 60 frames/s; render() shows one frame per agent step.
+        self.metadata = {**ale_env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP,
+                         "render_modes": ["rgb_array"], "render_fps": 60 / frame_skip}
+        self.render_mode = render_mode
+        self._obs: np.ndarray | None = None
         self.episodic_life = episodic_life
         self.agent_step_sticky_probability = agent_step_sticky_probability
         self._sticky_rng = np.random.default_rng(seed)
@@ -75,6 +82,7 @@ class AtariVectorEnv(VectorEnv):
         self._previous_actions[reset_mask] = 0
         self._lives[reset_mask] = info["lives"][reset_mask]
         self._frames_in_episode[reset_mask] = self._stack  # ALE zero-pads a new game's stack itself
+        self._obs = obs
         return obs, info
 
     def step(
@@ -107,7 +115,15 @@ class AtariVectorEnv(VectorEnv):
         info["final_obs"] = final_obs
         info["_final_obs"] = terminations | truncations
         info["game_over"] = game_over
+        self._obs = obs
         return obs, rewards.astype(np.float32), terminations, truncations, info
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """In `rgb_array` mode, what each agent sees: its observation's newest frame, upscaled, as RGB."""
+        if self.render_mode != "rgb_array" or self._obs is None:
+            return None
+        newest = self._obs[:, -1].repeat(RENDER_UPSCALE, axis=1).repeat(RENDER_UPSCALE, axis=2)
+        return tuple(np.stack([frame] * 3, axis=-1) for frame in newest)
 
     def _hide_previous_lives(self, stacks: np.ndarray) -> np.ndarray:
         """Zero the stack frames from before the current life began (ALE's reset convention)."""
@@ -170,6 +186,7 @@ def make_atari_vector(
     num_threads: int = 0,
     backend: str = "vector",
     vectorization: str = "sync",
+    render_mode: str | None = None,
 ) -> AtariVectorEnv:
     """Build `num_envs` copies of `game` (an ALE ROM id such as `breakout` or `ms_pacman`).
 
@@ -184,6 +201,7 @@ def make_atari_vector(
     runs the same preprocessing in Python on ale-py's single-game env inside gymnasium's Sync (or, with
     `vectorization="async"`, Async) vector env: slower, but its state can be checkpointed, so runs resume
     exactly. Same seed and actions give both backends identical observations, rewards and episode ends.
+    `render_mode="rgb_array"`: `render()` returns what the agents see (eval videos).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is unknown; allowed: {', '.join(BACKENDS)}")
@@ -231,6 +249,8 @@ def make_atari_vector(
         episodic_life=episodic_life,
         agent_step_sticky_probability=repeat_action_probability - per_frame_sticky,
         seed=seed,
+        frame_skip=frame_skip,
+        render_mode=render_mode,
     )
     if game in REFERENCE_SCORES:  # (random, human): eval/normalized_score is the human-normalised score
         vector_env.metadata["normalization"] = REFERENCE_SCORES[game]
