@@ -23,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
 from loop import checkpoint
 from loop.config import ConfigError, validate
-from loop.runner import NonFiniteError, Trainer
+from loop.guard import NonFiniteError
+from loop.runner import Trainer
 
 # Overrides that may accompany resume=...; everything else comes from the run's saved config.
 RESUME_OVERRIDES = ("resume", "quiet", "device")
@@ -89,7 +90,7 @@ def main(dict_cfg: DictConfig) -> dict:
 
     if run_dir:
         path, state = checkpoint.load_latest(run_dir / "checkpoints")
-        if state["env_steps"] >= cfg["total_env_steps"]:
+        if state["env_steps"] >= cfg["total_env_steps"] and not state.get("eval_due"):
             print(f"{run_dir} already finished at env step {state['env_steps']}", flush=True)
             return {}
         trainer = Trainer(cfg, run_dir)

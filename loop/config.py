@@ -95,6 +95,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
         _positive_int(cfg, "threads")
     _positive_int(cfg, "diagnostics.every_updates", allow_zero=True)
     _positive_int(cfg, "env.max_episode_steps", allow_none=True)
+    if cfg["env"].get("eval_max_episode_steps") is not None:  # configs saved before the key existed lack it
+        _positive_int(cfg, "env.eval_max_episode_steps")
     _positive_int(cfg, "eval.episodes", allow_none=True)
     _positive_int(cfg, "eval.max_env_steps", allow_none=True)
     _require(cfg["eval"]["episodes"] is not None or cfg["eval"]["max_env_steps"] is not None,
