@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
-BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}] {postfix}"
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
 
 class Progress:
@@ -32,7 +32,7 @@ class Progress:
         now = clock()
         self.samples: deque[tuple[float, int]] = deque([(now, env_steps)])  # (time, env steps), oldest first
         self.figures: dict[str, str] = {}  # latest training return, evaluation return, ...
-        self.phase, self.phase_started = "", now
+        self.phase, self.phase_started, self.phase_timed = "", now, False
         self._drawn = now
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -74,15 +74,15 @@ class Progress:
         if now - self._drawn >= 0.5:
             self.draw()
 
-    def set_phase(self, phase: str) -> None:
+    def set_phase(self, phase: str, *, timed: bool = False) -> None:
         if phase != self.phase:
-            self.phase, self.phase_started = phase, self.clock()
+            self.phase, self.phase_started, self.phase_timed = phase, self.clock(), timed
 
     @contextmanager
     def during(self, phase: str) -> Iterator[None]:
         """A phase that advances no env steps (evaluation, video, reinit, checkpoint); shown with its duration."""
         previous = self.phase
-        self.set_phase(phase)
+        self.set_phase(phase, timed=True)
         self.draw()
         try:
             yield
@@ -98,13 +98,14 @@ class Progress:
         return (self.env_steps - start_steps) / elapsed if elapsed >= 1.0 else 0.0
 
     def status(self, now: float | None = None) -> str:
-        """`SPS=.. ETA=.. <phase> [<seconds in it>] return=.. eval=..`."""
+        """`SPS=.. ETA=.. <phase> [<time in it, for phases that advance no env steps>] return=.. eval=..`."""
         now = self.clock() if now is None else now
         sps = self.rate(now)
         eta = tqdm.format_interval((self.total - self.env_steps) / sps) if sps > 0 else "?"
         parts = [f"SPS={sps:.3g}" if sps < 100 else f"SPS={sps:.0f}", f"ETA={eta}"]
         if self.phase:
-            parts.append(f"{self.phase} {tqdm.format_interval(now - self.phase_started)}")
+            timed = f" {tqdm.format_interval(now - self.phase_started)}" if self.phase_timed else ""
+            parts.append(self.phase + timed)
         parts += [f"{key}={value}" for key, value in self.figures.items()]
         return " ".join(parts)
 
