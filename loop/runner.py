@@ -125,7 +125,7 @@ class Trainer:
             "episode_length": self.episode_length.copy(),
             "latest_return": self.latest_return,
             # Agent and generators as they were before an evaluation that is still due (it may draw from them).
-            **(self.state_before_eval if self.eval_due and self.state_before_eval else self._learner_state()),
+            **(self.state_before_eval or self._learner_state()),
             "eval_due": self.eval_due,
         }
 
@@ -337,7 +337,7 @@ class Trainer:
     def _evaluate(self) -> dict[str, float] | None:
         """Evaluate (and film) at this env step; None when a stop signal abandoned it. A crash in it still
         leaves a checkpoint (that redoes it); a failing video is reported and turns videos off."""
-        if not self.eval_due:
+        if self.state_before_eval is None:  # also when resumed with this evaluation due
             self.eval_due, self.state_before_eval = True, self._learner_state()
         try:
             with self.logger.progress.during("evaluation"):
