@@ -248,6 +248,14 @@ def test_atari_evaluation_episodes_stop_at_108k_frames_by_default():
     assert eval_env_config(paper)["max_episode_steps"] == 100_000  # the paper's protocol keeps its limit
 
 
+def test_runs_saved_before_the_evaluation_cap_keep_evaluating_without_it():
+    from loop.config import compose, upgrade_saved_config
+
+    today = compose("agent=dqn", "env=atari")
+    before = {**today, "env": {k: v for k, v in today["env"].items() if k != "eval_max_episode_steps"}}
+    assert upgrade_saved_config(before)["env"]["eval_max_episode_steps"] is None
+
+
 def test_the_evaluation_cap_ends_episodes_early(tmp_path):
     cfg = make_cfg(**{"reinit.name": "none", "env.eval_max_episode_steps": 10})
     trainer = Trainer(cfg, tmp_path)
