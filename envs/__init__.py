@@ -1,5 +1,6 @@
 """Environments: gymnasium tasks, HumanoidBench H1 tasks (registered as h1-*-v0), Atari via ale-py."""
 
+import envs.gl  # noqa: F401, I001  (first: chooses MuJoCo's OpenGL backend before MuJoCo is imported)
 import envs.h1  # noqa: F401  (registers h1-*-v0, also in async vector-env workers)
 from envs.make import make_vector, normalized_score, supports_state
 
