@@ -13,7 +13,8 @@ A model is shared, not copied: an evaluation env beside the training envs adds o
 freed when its last env is (weak references).
 
 Memory: MuJoCo keeps the decoded STL meshes of every compile in a process-wide asset cache (~100 MB
-for the H1) to speed up recompiling; we compile each task once, so we compile with that cache off.
+for the H1) to speed up recompiling; we compile each task once, so we compile with that cache off
+(its capacity is 0 during our compile, which also empties it, and restored after).
 The compiler's scratch memory is handed back to the OS afterwards (glibc keeps freed heap otherwise),
 which takes a bare env process from ~310 to ~115 MB.
 """
