@@ -22,8 +22,8 @@ class H1Env(gym.Env):
 
     Action: (19,) in [-1, 1], mapped linearly onto each servo's ctrlrange (a = 0 is the middle of
     the joint range, not the standing pose). Any other shape, a non-finite or an out-of-range entry
-    raises ValueError: MuJoCo would broadcast a (1,) action to every servo, clamp 1.7 to 1 and zero
-    all controls on a NaN, each silently.
+    raises ValueError; unchecked, a (1,) action would broadcast to every servo, MuJoCo would clamp
+    1.7 to 1 and, on a NaN, zero all controls and write MUJOCO_LOG.TXT, each silently.
     Observation: qpos ⊕ qvel (float64) unless the task defines its own.
     Step: 10 physics substeps, then reward and termination from the data the last substep left
     (no extra `mj_forward`, as in the benchmark). The benchmark also calls `mj_rnePostConstraint`
@@ -35,9 +35,10 @@ class H1Env(gym.Env):
     Model: `model` is the physics model (envs/h1/models.py: no visual geoms or meshes) and is
     shared by every env of the task in the process, so it must not be edited. Rendering:
     `render_mode="rgb_array"` renders the camera tracking the robot offscreen, from a model with
-    the visual meshes built on the first frame. Without a display, `import envs` selects an
-    offscreen OpenGL backend (envs/gl.py) unless MUJOCO_GL is set or MuJoCo was imported first.
-    Snapshots (envs/snapshot.py) hold MuJoCo's integration state (`SNAPSHOT_PHYSICS`): every
+    the visual meshes built on the first frame, posed at the current qpos. Without a display,
+    `import envs` selects an offscreen OpenGL backend (envs/gl.py) unless MUJOCO_GL is set or
+    MuJoCo was imported first.
+    Snapshots (envs/snapshot.py) hold MuJoCo's integration state (`snapshot_physics`): every
     reward and termination reads `data` after `mj_step`, which recomputes everything else from it.
     """
 
