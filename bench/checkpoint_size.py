@@ -69,7 +69,7 @@ def timed(fn, *args):
 def whole_mjdata_snapshot(blob: bytes, env) -> bytes:
     """The previous snapshot format: the same blob with the env's whole MjData pickled in place of its state."""
     saved = pickle.loads(blob)
-    saved["mujoco"], saved["physics_components"] = {"data": env.unwrapped.data}, None
+    saved["mujoco"] = {"data": env.unwrapped.data}
     return pickle.dumps(saved)
 
 

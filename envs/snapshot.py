@@ -60,8 +60,7 @@ def get_state(env: gym.Env) -> bytes:
     if components is not None:
         model = _model(node)
         simulations = {name: _physics_state(model, data, components) for name, data in simulations.items()}
-    return pickle.dumps({"wrappers": layers, "base": _attributes(node, skip=()), "mujoco": simulations,
-                         "physics_components": components})
+    return pickle.dumps({"wrappers": layers, "base": _attributes(node, skip=()), "mujoco": simulations})
 
 
 def set_state(env: gym.Env, blob: bytes) -> None:
@@ -71,16 +70,21 @@ def set_state(env: gym.Env, blob: bytes) -> None:
         vars(node).update(next(layers))
         node = node.env
     vars(node).update(saved["base"])
-    model, components = _model(node), saved["physics_components"]
+    model, components = _model(node), getattr(node, "snapshot_physics", None)
     for name, data in _simulations(node).items():
         # Into the env's own MjData: renderers and task code hold references to it.
+        saved_data = saved["mujoco"][name]
         if components is None:
-            mujoco.mj_copyData(data, model, saved["mujoco"][name])
-        else:
-            mujoco.mj_setState(model, data, saved["mujoco"][name], components)
-            # The derived quantities (poses, contacts) for anyone reading before the next step; mj_step
-            # recomputes them from the state, so continuing does not depend on this.
-            mujoco.mj_forward(model, data)
+            mujoco.mj_copyData(data, model, saved_data)
+            continue
+        if isinstance(saved_data, mujoco.MjData):
+            # A whole MjData saved before this env took integration-state snapshots; it may belong to
+            # another compile of the same scene (the full model), hence its own model for the read.
+            saved_data = _physics_state(saved_data.model, saved_data, components)
+        mujoco.mj_setState(model, data, saved_data, components)
+        # The derived quantities (poses, contacts) for anyone reading before the next step; mj_step
+        # recomputes them from the state, so continuing does not depend on this.
+        mujoco.mj_forward(model, data)
 
 
 class Checkpointable(gym.Wrapper):

@@ -115,8 +115,26 @@ def test_snapshot_holds_mujoco_integration_state_not_the_whole_mjdata():
     env.reset(seed=0)
     saved = pickle.loads(env.state_blob)
     model = env.unwrapped.model
-    assert saved["physics_components"] == mujoco.mjtState.mjSTATE_INTEGRATION
     assert saved["mujoco"]["data"].shape == (mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_INTEGRATION),)
+
+
+def test_checkpoints_from_before_resume_exactly():
+    """Runs checkpointed before this change saved the whole MjData of the full model: they resume bit for bit."""
+    actions = random_actions(40, seed=4)
+    env = Checkpointable(gym.make("h1-balance_hard-v0"))
+    env.reset(seed=0)
+    for action in actions[:20]:
+        env.step(action)
+    saved = pickle.loads(env.state_blob)
+    full = full_model("balance_hard")
+    whole = mujoco.MjData(full)
+    mujoco.mj_setState(full, whole, saved["mujoco"]["data"], mujoco.mjtState.mjSTATE_INTEGRATION)
+    saved["mujoco"]["data"] = whole
+    uninterrupted = [env.step(action) for action in actions[20:]]
+    fresh = Checkpointable(gym.make("h1-balance_hard-v0"))
+    fresh.reset(seed=9)
+    fresh.state_blob = pickle.dumps(saved)
+    assert pickle.dumps([fresh.step(action) for action in actions[20:]]) == pickle.dumps(uninterrupted)
 
 
 def test_rendering_after_a_snapshot_restore_shows_the_restored_pose():
