@@ -7,12 +7,12 @@ attributes, and each `MjData` the env steps:
 * through MuJoCo's state API (`mj_getState`) where the env declares `snapshot_physics`, the
   `mjtState` components that determine its future: the H1 tasks read nothing but what `mj_step`
   recomputes from MuJoCo's integration state, so a snapshot is a few KB;
-* whole otherwise (~50 MB for the H1 model): gymnasium's MuJoCo tasks read quantities the last
-  substep left behind before stepping (Humanoid's centre of mass from `xipos`), and `mj_forward`
-  on a restored state would recompute them from the new state instead.
+* whole otherwise (its pickle carries the model too: ~50 MB for the H1's): gymnasium's MuJoCo
+  tasks read quantities the last substep left behind before stepping (Humanoid's centre of mass
+  from `xipos`), and `mj_forward` on a restored state would recompute them from the new state.
 
 The model is left as built: envs must not edit it after construction. Renderers and their data
-are not saved; they are rebuilt on the next frame.
+are not saved: the next frame is drawn from the restored state.
 """
 
 from __future__ import annotations
