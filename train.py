@@ -9,18 +9,14 @@ config, and starts it otherwise; it needs a fixed `run_dir` (no ${now:...}).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-if "DISPLAY" not in os.environ:  # headless: offscreen MuJoCo rendering (eval videos) through EGL
-    os.environ.setdefault("MUJOCO_GL", "egl")
-
-import hydra  # noqa: E402  (after MUJOCO_GL: MuJoCo reads it when first imported)
+import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
+import envs  # noqa: F401  (registers the H1 tasks; headless, picks MuJoCo's OpenGL backend: envs/gl.py)
 from loop import checkpoint
 from loop.config import ConfigError, key_docs, upgrade_saved_config, validate
 from loop.guard import NonFiniteError
