@@ -28,6 +28,7 @@ from loop import checkpoint
 from loop.config import resolve_device
 from loop.logger import RunLogger
 from loop.schedule import EventSchedule, UpdateBudget
+from loop.threads import AutoThreads
 from loop.video import VideoRecorder
 from replay import make_replay
 
@@ -88,8 +89,10 @@ class Trainer:
     def __init__(self, cfg: Mapping[str, Any], run_dir: Path):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        if cfg.get("threads"):
-            torch.set_num_threads(int(cfg["threads"]))
+        threads = cfg.get("threads")
+        self.auto_threads = AutoThreads() if threads == "auto" else None
+        if isinstance(threads, int):
+            torch.set_num_threads(threads)
         seed_everything(cfg["seed"])
         self.rng = np.random.default_rng(cfg["seed"])
         self.device = resolve_device(cfg["device"])
@@ -221,6 +224,8 @@ class Trainer:
                     self._check_updates_finite()
                     self.save_checkpoint()
                 self.logger.advance(self.env_steps)
+                if self.auto_threads is not None:
+                    self.auto_threads.adjust()  # a clock read; every 10 s a look at /proc/stat
                 if self.stop_signal is not None:
                     self._check_updates_finite()
                     path = self.save_checkpoint()
