@@ -15,6 +15,9 @@ import threading
 from contextlib import ExitStack
 from pathlib import Path
 
+# OpenMP workers that wait passively instead of spinning: with threads=auto a second thread costs little when
+# another process takes a core between two re-checks (bench/threads.py). Read when torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if "DISPLAY" not in os.environ:  # headless: offscreen MuJoCo rendering (eval videos) through EGL
     os.environ.setdefault("MUJOCO_GL", "egl")
 

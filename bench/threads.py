@@ -23,6 +23,7 @@ from bench.common import machine, median, table
 # name -> (torch threads, extra environment); 0 = `threads: auto` (loop/threads.py), the default
 SETTINGS = {
     "auto": (0, {}),
+    "auto, OMP_WAIT_POLICY=passive (train.py)": (0, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "1 thread": (1, {}),
     "2 threads": (2, {}),
     "2 threads, OMP_WAIT_POLICY=passive": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),

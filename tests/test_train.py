@@ -75,3 +75,4 @@ def test_help_lists_the_config_groups(tmp_path):
                           ("reinit", "fire"), ("experiment", "fire_dqn_atari"), ("sweep", "atari26")]:
         assert any(line.startswith(f"{group}: ") and option in line for line in lines), (group, option)
     assert "python train.py agent=sac env=h1-walk" in result.stdout  # the usage header
+    assert "_common" not in result.stdout and "_atari" not in result.stdout  # shared defaults are not choices
