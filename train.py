@@ -15,8 +15,9 @@ import threading
 from contextlib import ExitStack
 from pathlib import Path
 
-# OpenMP workers that wait passively instead of spinning: with threads=auto a second thread costs little when
-# another process takes a core between two re-checks (bench/threads.py). Read when torch loads.
+# OpenMP workers that wait passively instead of spinning for a core another process holds: torch's default
+# threads then stay within ~2x of the best setting beside busy processes instead of 3-80x (bench/threads.py).
+# Read when torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if "DISPLAY" not in os.environ:  # headless: offscreen MuJoCo rendering (eval videos) through EGL
     os.environ.setdefault("MUJOCO_GL", "egl")

@@ -20,13 +20,11 @@ from contextlib import contextmanager
 
 from bench.common import machine, median, table
 
-# name -> (torch threads, extra environment); 0 = `threads: auto` (loop/threads.py), the default
+# name -> (torch threads, extra environment); train.py's default is the last: torch's count, passive waits
 SETTINGS = {
-    "auto": (0, {}),
-    "auto, OMP_WAIT_POLICY=passive (train.py)": (0, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "1 thread": (1, {}),
-    "2 threads": (2, {}),
-    "2 threads, OMP_WAIT_POLICY=passive": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "2 threads (torch's default)": (2, {}),
+    "2 threads, OMP_WAIT_POLICY=passive (train.py)": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
 }
 # workload -> calls per measurement (each ~1-3 s on one 2026 EPYC core)
 WORKLOADS = {"SAC update, MLP 256x256": 40, "SAC update, SimBa": 3, "DQN update, Nature CNN": 20,
@@ -40,12 +38,7 @@ def measure(threads: int, calls_scale: float) -> dict[str, float]:
     import torch
 
     from bench.fire_speed import dqn_agent, dqn_batch, sac_batch, simba_sac
-    from loop.threads import AutoThreads
-
-    if threads:
-        torch.set_num_threads(threads)
-    # As the Trainer does with threads=auto: probe at start, re-check as the work goes on.
-    adjust = AutoThreads().adjust if not threads else lambda: None
+    torch.set_num_threads(threads)
 
     dqn, dqn_b = dqn_agent(), dqn_batch()
     simba, sac_b = simba_sac(), sac_batch()
@@ -55,22 +48,19 @@ def measure(threads: int, calls_scale: float) -> dict[str, float]:
              "DQN update, Nature CNN": lambda: dqn.update(dqn_b),
              "FIRE event, DQN": lambda: dqn.reinit("fire", {}, dqn_b),
              "FIRE event, SimBa SAC": lambda: simba.reinit("fire", {}, sac_b)}
-    seconds, chosen = {}, set()
+    seconds = {}
     for name, fn in calls.items():
         n = max(1, round(WORKLOADS[name] * calls_scale))
         if name != "FIRE event, SimBa SAC":  # seconds per call; its first call is as warm as later ones
-            adjust()
             fn()
         start = time.perf_counter()
         for _ in range(n):
-            adjust()
             fn()
         seconds[name] = (time.perf_counter() - start) / n
-        chosen.add(torch.get_num_threads())
-    return seconds, sorted(chosen)
+    return seconds
 
 
-def run_setting(name: str, calls_scale: float) -> dict:
+def run_setting(name: str, calls_scale: float) -> dict[str, float]:
     threads, extra = SETTINGS[name]
     env = {**os.environ, **extra}
     out = subprocess.run([sys.executable, "-m", "bench.threads", "--worker", str(threads), "--scale", str(calls_scale)],
@@ -98,8 +88,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        seconds, chosen = measure(args.worker, args.scale)
-        print(json.dumps({"seconds": seconds, "threads": chosen}))
+        print(json.dumps(measure(args.worker, args.scale)))
         return
     scale, repeats = (0.1, 1) if args.quick else (1.0, args.repeats)
 
@@ -108,16 +97,15 @@ def main() -> None:
     rows = []
     medians: dict[tuple[str, str], dict[str, float]] = {}
     for condition, busy in (("quiet", False), ("1 busy process", True)):
-        results: dict[str, list[dict]] = {name: [] for name in SETTINGS}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in SETTINGS}
         with competitor(busy):
             names = list(SETTINGS)
             for round_ in range(repeats):
                 for name in names if round_ % 2 == 0 else names[::-1]:
                     results[name].append(run_setting(name, scale))
         for name in SETTINGS:
-            medians[condition, name] = {w: median([r["seconds"][w] for r in results[name]]) for w in WORKLOADS}
-        chosen = sorted({t for r in results["auto"] for t in r["threads"]})
-        print(f"{condition}: auto used {chosen} threads; load average after: {os.getloadavg()[0]:.1f}")
+            medians[condition, name] = {w: median([r[w] for r in results[name]]) for w in WORKLOADS}
+        print(f"{condition}: load average after: {os.getloadavg()[0]:.1f}")
     for workload in WORKLOADS:
         for condition in ("quiet", "1 busy process"):
             best = min(medians[condition, name][workload] for name in SETTINGS)

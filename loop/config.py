@@ -155,7 +155,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
                  "checkpoint.every_env_steps", "checkpoint.keep", "agent.batch_size"):
         _positive_int(cfg, path)
     _positive_int(cfg, "learning_starts", allow_zero=True)
-    if cfg.get("threads") not in ("auto", None):  # null (runs made before `auto`): torch's default
+    if cfg.get("threads") is not None:
         _positive_int(cfg, "threads")
     _positive_int(cfg, "diagnostics.every_updates", allow_zero=True)
     _positive_int(cfg, "env.max_episode_steps", allow_none=True)

@@ -35,7 +35,7 @@ def test_dqn_run_writes_the_logging_contract(tmp_path):
     assert tags["reinit/event"] == [400]
     assert max(tags["charts/SPS"]) <= 600
     assert (tmp_path / "run" / "config.yaml").is_file()
-    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*")) == [
         "step_000000000300.pt", "step_000000000600.pt"]
 
 
