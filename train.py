@@ -29,8 +29,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
 from loop import checkpoint, rundir
-from loop.config import ConfigError, check_compatibility, resolve_auto, validate
+from loop.config import ConfigError, check_compatibility, key_docs, resolve_auto, upgrade_saved_config, validate
 from loop.runner import NonFiniteError, Trainer
+
+OmegaConf.register_new_resolver("key_docs", key_docs)  # hydra.help.footer: the typed keys' docs
 
 # Overrides that may accompany resume=...; everything else comes from the run's saved config.
 RESUME_OVERRIDES = ("resume", "quiet", "device")
@@ -43,10 +45,11 @@ def _saved_config(run_dir: Path, key: str = "resume") -> dict:
     if not saved.is_file():
         raise ConfigError(f"{key}={str(run_dir)!r} has no config.yaml; give a run directory made by train.py")
     try:
-        return OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+        saved_cfg = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
     except Exception as exc:  # YAML syntax and interpolation errors come as several types
         raise ConfigError(f"{key}={str(run_dir)!r}: its config.yaml cannot be read "
                           f"({' '.join(str(exc).split())[:160]})") from None
+    return upgrade_saved_config(saved_cfg)
 
 
 def _resume_config(run_dir: Path, composed: dict) -> dict:
