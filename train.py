@@ -32,7 +32,7 @@ from loop import checkpoint, rundir
 from loop.config import ConfigError, check_compatibility, key_docs, resolve_auto, upgrade_saved_config, validate
 from loop.runner import NonFiniteError, Trainer
 
-OmegaConf.register_new_resolver("key_docs", key_docs)  # hydra.help.footer: the typed keys' docs
+OmegaConf.register_new_resolver("key_docs", key_docs, replace=True)  # hydra.help.footer: the typed keys' docs
 
 # Overrides that may accompany resume=...; everything else comes from the run's saved config.
 RESUME_OVERRIDES = ("resume", "quiet", "device")
