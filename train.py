@@ -9,7 +9,6 @@ config, and starts it otherwise; it needs a fixed `run_dir` (no ${now:...}).
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from contextlib import ExitStack
@@ -19,18 +18,23 @@ from pathlib import Path
 # threads then stay within ~2x of the best setting beside busy processes instead of 3-80x (bench/threads.py).
 # Read when torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-if "DISPLAY" not in os.environ:  # headless: offscreen MuJoCo rendering (eval videos) through EGL
-    os.environ.setdefault("MUJOCO_GL", "egl")
 
-import hydra  # noqa: E402  (after MUJOCO_GL: MuJoCo reads it when first imported)
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+import hydra  # noqa: E402  (after OMP_WAIT_POLICY: OpenMP reads it when torch first loads)
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
-import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
-from loop import checkpoint, rundir
-from loop.config import ConfigError, check_compatibility, key_docs, resolve_auto, upgrade_saved_config, validate
-from loop.runner import NonFiniteError, Trainer
+import envs  # noqa: F401, E402  (registers the H1 tasks; headless, picks MuJoCo's OpenGL backend: envs/gl.py)
+from loop import checkpoint, rundir  # noqa: E402
+from loop.config import (  # noqa: E402
+    ConfigError,
+    check_compatibility,
+    key_docs,
+    resolve_auto,
+    upgrade_saved_config,
+    validate,
+)
+from loop.runner import NonFiniteError, Trainer  # noqa: E402
 
 OmegaConf.register_new_resolver("key_docs", key_docs, replace=True)  # hydra.help.footer: the typed keys' docs
 

@@ -15,6 +15,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 
 from envs.atari.preprocessing import make_atari_env
 from envs.atari.scores import GAMES, REFERENCE_SCORES
+from envs.wrappers import check_action
 
 STICKY_LEVELS = ("frame", "agent_step")
 # What fills a stack's slots from before an episode's first frame: ALE's zeros, or that first frame repeated
@@ -41,6 +42,7 @@ class AtariVectorEnv(VectorEnv):
         first frame repeated ("repeat"); `metadata["frame_stack_start"]` tells the replay.
       * sticky actions at agent-step level (the FIRE paper's wrapper order): with probability p the whole
         agent step (all skipped frames) repeats the previous agent action; ale-py only offers per-frame.
+      * actions checked against `action_space` (a ValueError names the bad entries) on both backends.
     Rewards are never clipped here: the loop logs raw game scores and DQN clips in its update.
     `get_attr("state_blob")`/`set_attr` snapshot the games (gymnasium backend only) and this wrapper's
     per-env state, for the loop's mid-episode checkpoints.
@@ -92,7 +94,8 @@ class AtariVectorEnv(VectorEnv):
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        actions = np.asarray(actions, dtype=np.int64)
+        # Before the games see them: ale-py's vector env hangs on an out-of-range action.
+        actions = check_action(self.action_space, actions).astype(np.int64, copy=False)
         if self.agent_step_sticky_probability > 0.0:
             repeat = self._sticky_rng.random(self.num_envs) < self.agent_step_sticky_probability
             actions = np.where(repeat, self._previous_actions, actions)
