@@ -9,6 +9,7 @@ config, and starts it otherwise; it needs a fixed `run_dir` (no ${now:...}).
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from contextlib import ExitStack
