@@ -11,38 +11,51 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+from contextlib import ExitStack
 from pathlib import Path
 
-if "DISPLAY" not in os.environ:  # headless: offscreen MuJoCo rendering (eval videos) through EGL
-    os.environ.setdefault("MUJOCO_GL", "egl")
+# OpenMP workers that wait passively instead of spinning for a core another process holds: torch's default
+# threads then stay within ~2x of the best setting beside busy processes instead of 3-80x (bench/threads.py).
+# Read when torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import hydra  # noqa: E402  (after MUJOCO_GL: MuJoCo reads it when first imported)
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+import hydra  # noqa: E402  (after OMP_WAIT_POLICY: OpenMP reads it when torch first loads)
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
-import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
-from loop import checkpoint
-from loop.config import ConfigError, key_docs, upgrade_saved_config, validate
-from loop.runner import NonFiniteError, Trainer
+import envs  # noqa: F401, E402  (registers the H1 tasks; headless, picks MuJoCo's OpenGL backend: envs/gl.py)
+from loop import checkpoint, rundir  # noqa: E402
+from loop.config import (  # noqa: E402
+    ConfigError,
+    check_compatibility,
+    key_docs,
+    resolve_auto,
+    upgrade_saved_config,
+    validate,
+)
+from loop.guard import NonFiniteError  # noqa: E402
+from loop.runner import Trainer  # noqa: E402
 
-OmegaConf.register_new_resolver("key_docs", key_docs)  # hydra.help.footer: the typed keys' docs
+OmegaConf.register_new_resolver("key_docs", key_docs, replace=True)  # hydra.help.footer: the typed keys' docs
 
 # Overrides that may accompany resume=...; everything else comes from the run's saved config.
 RESUME_OVERRIDES = ("resume", "quiet", "device")
 
 
-def _fresh_run_dir(path: str) -> Path:
-    run_dir, n = Path(path), 1
-    while run_dir.exists():
-        run_dir, n = Path(f"{path}-{n}"), n + 1
-    return run_dir
-
-
-def _saved_config(run_dir: Path) -> dict:
+def _saved_config(run_dir: Path, key: str = "resume") -> dict:
     saved = run_dir / "config.yaml"
+    if not run_dir.is_dir():
+        raise ConfigError(f"{key}={str(run_dir)!r} is not a directory; give a run directory made by train.py")
     if not saved.is_file():
-        raise ConfigError(f"resume={str(run_dir)!r} has no config.yaml; give a run directory made by train.py")
-    return upgrade_saved_config(OmegaConf.to_container(OmegaConf.load(saved), resolve=True))
+        raise ConfigError(f"{key}={str(run_dir)!r} has no config.yaml; give a run directory made by train.py")
+    try:
+        saved_cfg = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    except Exception as exc:  # YAML syntax and interpolation errors come as several types
+        raise ConfigError(f"{key}={str(run_dir)!r}: its config.yaml cannot be read "
+                          f"({' '.join(str(exc).split())[:160]})") from None
+    return upgrade_saved_config(saved_cfg)
 
 
 def _resume_config(run_dir: Path, composed: dict) -> dict:
@@ -61,7 +74,7 @@ def _auto_resume(dict_cfg: DictConfig, composed: dict) -> Path | None:
     run_dir = Path(composed["run_dir"])
     if not checkpoint.list_checkpoints(run_dir / "checkpoints"):
         return None
-    saved = _saved_config(run_dir)
+    saved = _saved_config(run_dir, "run_dir")
     differs = sorted(k for k in composed.keys() | saved.keys()
                      if k not in RESUME_OVERRIDES and composed.get(k) != saved.get(k))
     if differs:
@@ -70,50 +83,100 @@ def _auto_resume(dict_cfg: DictConfig, composed: dict) -> Path | None:
     return run_dir
 
 
+def _latest(run_dir: Path, key: str) -> tuple[Path, dict]:
+    """The run's newest good checkpoint (damaged or foreign newer ones are named and set aside)."""
+    directory = run_dir / "checkpoints"
+    checkpoint.remove_temporary(directory)  # we hold the lock: no other process is writing there
+    try:
+        return checkpoint.load_latest(directory, report=lambda line: print(f"warning: {line}", file=sys.stderr))
+    except FileNotFoundError:
+        raise ConfigError(f"{key}={str(run_dir)!r} has no good checkpoint to resume (stopped before its first "
+                          "one, or all damaged); start a new run instead") from None
+
+
+def _branch_source(path: str) -> dict:
+    if not Path(path).is_file():
+        raise ConfigError(f"load_checkpoint={path!r} is not a file")
+    try:
+        return checkpoint.load(Path(path))
+    except checkpoint.CheckpointError as error:
+        raise ConfigError(f"load_checkpoint={path!r}: {error}") from None
+
+
+def _writer_thread_errors(args: threading.ExceptHookArgs) -> None:
+    """TensorBoard's writer thread fails on a full or read-only disk; the main thread then gets the same
+    error on its next write and reports it in one line, so the thread's own traceback is dropped."""
+    if not isinstance(args.exc_value, OSError):
+        threading.__excepthook__(args)
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
 def main(dict_cfg: DictConfig) -> dict:
-    cfg = OmegaConf.to_container(dict_cfg, resolve=True)
-    try:
-        run_dir = None
-        if cfg["resume"] == "auto":
-            run_dir = _auto_resume(dict_cfg, cfg)
+    with ExitStack() as stack:
+        try:
+            resolve_auto(dict_cfg)
+            cfg = OmegaConf.to_container(dict_cfg, resolve=True)
+            run_dir = None
+            if cfg["resume"] == "auto":
+                run_dir = _auto_resume(dict_cfg, cfg)
+                if run_dir:
+                    cfg = {**_saved_config(run_dir, "run_dir"), **{k: cfg[k] for k in RESUME_OVERRIDES}}
+            elif cfg["resume"]:
+                run_dir = Path(cfg["resume"])
+                cfg = _resume_config(run_dir, cfg)
+            validate(cfg)
             if run_dir:
-                cfg = {**_saved_config(run_dir), **{k: cfg[k] for k in RESUME_OVERRIDES}}
-        elif cfg["resume"]:
-            run_dir = Path(cfg["resume"])
-            cfg = _resume_config(run_dir, cfg)
-        validate(cfg)
-        if cfg["load_checkpoint"] and not Path(cfg["load_checkpoint"]).is_file():
-            raise ConfigError(f"load_checkpoint={cfg['load_checkpoint']!r} is not a file")
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+                key = "resume" if cfg["resume"] != "auto" else "run_dir"
+                stack.enter_context(rundir.locked(run_dir, key))
+                path, state = _latest(run_dir, key)
+            else:
+                rundir.check_creatable(Path(cfg["run_dir"]))
+                state = _branch_source(cfg["load_checkpoint"]) if cfg["load_checkpoint"] else None
+                check_compatibility(cfg, state)
+        except ConfigError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+        except OmegaConfBaseException as error:  # e.g. `resume=auto` with an interpolation that fails
+            print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+            sys.exit(2)
 
-    if run_dir:
-        path, state = checkpoint.load_latest(run_dir / "checkpoints")
-        if state["env_steps"] >= cfg["total_env_steps"]:
-            print(f"{run_dir} already finished at env step {state['env_steps']}", flush=True)
-            return {}
-        trainer = Trainer(cfg, run_dir)
-        trainer.resume(state)
-        print(f"resuming {run_dir} from {path.name} at env step {trainer.env_steps}", flush=True)
-    else:
-        # A requeued resume=auto job that had not checkpointed yet restarts in place.
-        in_place = cfg["resume"] == "auto"
-        run_dir = Path(cfg["run_dir"]) if in_place else _fresh_run_dir(cfg["run_dir"])
-        trainer = Trainer(cfg, run_dir)
-        if in_place:
-            trainer.purge_step = 0  # TensorBoard drops what an earlier attempt logged here
-        run_dir.mkdir(parents=True, exist_ok=in_place)
-        OmegaConf.save(OmegaConf.create(cfg), run_dir / "config.yaml")
-        if cfg["load_checkpoint"]:
-            trainer.branch_from(checkpoint.load(Path(cfg["load_checkpoint"])))
-        print(f"run directory: {run_dir}", flush=True)
-    try:
-        return trainer.run()
-    except (NonFiniteError, checkpoint.CheckpointWriteError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        if run_dir:
+            if state["env_steps"] >= cfg["total_env_steps"] and not state.get("eval_due"):
+                print(f"{run_dir} already finished at env step {state['env_steps']}", flush=True)
+                return {}
+            trainer = Trainer(cfg, run_dir)
+            trainer.resume(state)
+            print(f"resuming {run_dir} from {path.name} at env step {trainer.env_steps}", flush=True)
+        else:
+            # A requeued resume=auto job that had not checkpointed yet restarts in place.
+            in_place = cfg["resume"] == "auto"
+            run_dir = Path(cfg["run_dir"]) if in_place else rundir.fresh(cfg["run_dir"])
+            run_dir.mkdir(parents=True, exist_ok=in_place)
+            try:
+                stack.enter_context(rundir.locked(run_dir))
+            except ConfigError as error:
+                print(f"error: {error}", file=sys.stderr)
+                sys.exit(2)
+            checkpoint.remove_temporary(run_dir / "checkpoints")
+            trainer = Trainer(cfg, run_dir)
+            if in_place:
+                trainer.purge_step = 0  # TensorBoard drops what an earlier attempt logged here
+            OmegaConf.save(OmegaConf.create(cfg), run_dir / "config.yaml")
+            if state is not None:
+                trainer.branch_from(state)
+            del state
+            print(f"run directory: {run_dir}", flush=True)
+        threading.excepthook = _writer_thread_errors
+        try:
+            return trainer.run()
+        except (NonFiniteError, checkpoint.CheckpointWriteError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(1)
+        except OSError as error:  # TensorBoard's writer, a video file: storage failed outside a checkpoint
+            good = checkpoint.list_checkpoints(run_dir / "checkpoints")
+            print(f"error: writing to {run_dir} failed: {error.strerror or error}; last good checkpoint: "
+                  f"{good[-1].name if good else 'none'} (fix the storage, then resume={run_dir})", file=sys.stderr)
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Checkpoint size and write/read time of a full Atari replay (1M transitions, 4 envs by default).
+"""Checkpoint size and write/read time of a full Atari replay (1M transitions, 4 envs by default), or of
+the env snapshots of H1 envs (`--env`).
 
 The replay is filled with real frames: each env's stream is a recording of random play of one game
 (`--games`, one per env), repeated until the replay is full. Repeats lie tens of MB apart, beyond zstd's
@@ -9,12 +10,17 @@ reference is the same replay saved uncompressed (`torch.save` of the raw arrays)
 
     python bench/checkpoint_size.py                     # 1M transitions: needs ~8 GB free RAM, ~8 GB disk
     python bench/checkpoint_size.py --capacity 200000   # smaller, same per-transition figures
+
+`--env h1-walk-v0 --num-envs 16`: the envs' part of a checkpoint (`get_attr("state_blob")`, MuJoCo's
+integration state per env) written through `loop.checkpoint.save` after 200 random steps; the reference
+is the previous snapshot, which pickled each env's whole MjData, built and written in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -25,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from envs import make_vector  # noqa: E402
 from envs.atari import make_atari_vector  # noqa: E402
 from loop import checkpoint  # noqa: E402
 from replay.atari import AtariReplay  # noqa: E402
@@ -59,14 +66,52 @@ def timed(fn, *args):
     return result, time.perf_counter() - tick
 
 
+def whole_mjdata_snapshot(blob: bytes, env) -> bytes:
+    """The previous snapshot format: the same blob with the env's whole MjData pickled in place of its state."""
+    saved = pickle.loads(blob)
+    saved["mujoco"] = {"data": env.unwrapped.data}
+    return pickle.dumps(saved)
+
+
+def env_snapshots(env_id: str, num_envs: int, directory: Path) -> None:
+    envs = make_vector({"id": env_id}, num_envs=num_envs)
+    envs.reset(seed=0)
+    for _ in range(200):
+        envs.step(envs.action_space.sample())
+    blobs, snapshot_seconds = timed(envs.get_attr, "state_blob")
+    path, save_seconds = timed(checkpoint.save, {"envs": blobs}, directory, 1, 1)
+    size = path.stat().st_size
+    restored, load_seconds = timed(checkpoint.load, path)
+    _, restore_seconds = timed(envs.set_attr, "state_blob", list(restored["envs"]))
+    print(f"{env_id} x {num_envs}: integration state {size / num_envs / 1e3:8.1f} KB per env, "
+          f"{size / 2**20:7.2f} MiB in all; write {snapshot_seconds + save_seconds:6.3f} s "
+          f"(snapshot {snapshot_seconds:.3f} + save {save_seconds:.3f}), read {load_seconds + restore_seconds:6.3f} s")
+    old, old_snapshot = timed(lambda: [whole_mjdata_snapshot(b, e) for b, e in zip(blobs, envs.envs, strict=True)])
+    old_path, old_save = timed(checkpoint.save, {"envs": old}, directory, 2, 1)
+    old_size = old_path.stat().st_size
+    _, old_load = timed(checkpoint.load, old_path)
+    print(f"{env_id} x {num_envs}: whole MjData      {old_size / num_envs / 1e3:8.1f} KB per env, "
+          f"{old_size / 2**20:7.2f} MiB in all; write {old_snapshot + old_save:6.3f} s "
+          f"(snapshot {old_snapshot:.3f} + save {old_save:.3f}), read {old_load:6.3f} s (load only)")
+    print(f"ratios integration state / whole MjData: size {size / old_size:.5f}, "
+          f"write {(snapshot_seconds + save_seconds) / (old_snapshot + old_save):.3f}")
+    envs.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default=None, help="measure the env snapshots of this gymnasium id instead")
+    parser.add_argument("--num-envs", type=int, default=16, help="with --env")
     parser.add_argument("--capacity", type=int, default=1_000_000)
     parser.add_argument("--games", default="pong,breakout,ms_pacman,space_invaders", help="one per env")
     parser.add_argument("--record-steps", type=int, default=3000, help="recorded agent steps per game")
     parser.add_argument("--dir", default=None, help="where to write (default: a temporary directory)")
     parser.add_argument("--no-reference", action="store_true", help="skip the uncompressed reference write")
     args = parser.parse_args()
+    if args.env is not None:
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            env_snapshots(args.env, args.num_envs, Path(tmp))
+        return
 
     games = args.games.split(",")
     print(f"capacity {args.capacity:,} transitions over {len(games)} envs ({', '.join(games)}); "

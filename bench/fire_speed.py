@@ -59,12 +59,12 @@ def dqn_batch(size: int = 32) -> Batch:
                  next_obs=obs.roll(1, 0), discounts=torch.full((size,), 0.99))
 
 
-def simba_sac() -> SAC:
-    """The FIRE paper's SimBa SAC (agent/net=simba) with h1-walk's observation and action sizes."""
+def simba_sac(net: str = "simba") -> SAC:
+    """The FIRE paper's SimBa SAC (agent/net=simba, or another `net`) with h1-walk's observation and action sizes."""
     torch.manual_seed(0)
     obs_space = gym.spaces.Box(-np.inf, np.inf, (H1_WALK_OBS,), np.float32)
     action_space = gym.spaces.Box(-1.0, 1.0, (H1_ACTIONS,), np.float32)
-    return SAC(obs_space, action_space, "cpu", **compose("agent=sac", "agent/net=simba", "env=h1-walk")["agent"])
+    return SAC(obs_space, action_space, "cpu", **compose("agent=sac", f"agent/net={net}", "env=h1-walk")["agent"])
 
 
 def sac_batch(size: int = 256) -> Batch:

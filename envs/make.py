@@ -9,7 +9,7 @@ import gymnasium as gym
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from envs.snapshot import Checkpointable
-from envs.wrappers import ActionRepeat
+from envs.wrappers import ActionRepeat, ValidatedActions
 
 SUITES = ("gymnasium", "atari", "minatar")
 VECTORIZATIONS = ("sync", "async")
@@ -21,6 +21,8 @@ def _gymnasium_factory(cfg: Mapping[str, Any]):
         if cfg.get("max_episode_steps") is not None:
             kwargs["max_episode_steps"] = int(cfg["max_episode_steps"])
         env = gym.make(cfg["id"], **kwargs)
+        if not getattr(env.unwrapped, "validates_actions", False):
+            env = ValidatedActions(env)
         if cfg.get("action_repeat", 1) > 1:
             env = ActionRepeat(env, int(cfg["action_repeat"]))
         return Checkpointable(env)
@@ -30,7 +32,8 @@ def _gymnasium_factory(cfg: Mapping[str, Any]):
 
 def make_vector(cfg: Mapping[str, Any], *, num_envs: int) -> gym.vector.VectorEnv:
     """A vector env with SAME_STEP autoreset: an episode's true last observation is in
-    info["final_obs"] and the returned observation is already the next episode's first."""
+    info["final_obs"] and the returned observation is already the next episode's first. Every env
+    refuses actions outside its action space with a ValueError (envs.wrappers.check_action)."""
     suite = cfg.get("suite", "gymnasium")
     if suite == "atari":
         from envs.atari import make_atari_vector

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 import fire.options
 import fire.registry
 from agents import AGENTS, agent_class
 from agents.precision import PRECISIONS, native_bf16
 from envs.make import SUITES, VECTORIZATIONS
+from loop.schedule import UpdateBudget
 from loop.trigger import SIGNALS
 from replay import KINDS
 
@@ -26,6 +28,13 @@ DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+# numpy's global generator (seeded by the loop) takes seeds below 2**32; ALE takes int32 seeds.
+SEED_LIMIT = 2**32
+ATARI_SEED_LIMIT = 2**31
+# Config groups whose keys the composed config holds; `hydra` is Hydra's own.
+GROUP_KEYS = ("agent", "env", "reinit")
+# Sections of configs/config.yaml whose keys are all listed there.
+SECTIONS = ("replay", "eval", "diagnostics", "log", "checkpoint")
 
 
 def compose(*overrides: str) -> dict[str, Any]:
@@ -37,7 +46,30 @@ def compose(*overrides: str) -> dict[str, Any]:
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    resolve_auto(cfg)
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+def resolve_auto(cfg: DictConfig) -> None:
+    """Replace the schedule keys left at `auto` by values relative to total_env_steps, so short runs
+    work without extra keys; a 1M-step run gets the figures these keys used to default to. Paper presets
+    (configs/experiment/) set their own. Runs in place on the composed config so that interpolations
+    (agent.learning_starts: ${learning_starts}) see the numbers; a bad total is left to validate()."""
+    total = cfg.get("total_env_steps")
+    if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+        return
+    batch, repeat = cfg.replay.get("batch_size"), cfg.env.get("action_repeat", 1)
+    auto = {
+        # 5,000 random env steps (the usual warm-up), at most 5 % of a short run, at least one batch
+        "learning_starts": (min(5_000, total // 20), batch * repeat if isinstance(batch, int) and isinstance(
+            repeat, int) else 0),
+        "eval.every_env_steps": (min(20_000, total // 10), 1),
+        "checkpoint.every_env_steps": (min(100_000, total // 10), 1),
+        "log.every_env_steps": (min(1_000, total // 100), 1),
+    }
+    for path, (value, floor) in auto.items():
+        if OmegaConf.select(cfg, path) == "auto":
+            OmegaConf.update(cfg, path, max(value, floor))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -76,15 +108,49 @@ def _choice(cfg: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None
     _require(value in allowed, f"{path}={value!r} is unknown; allowed: {', '.join(allowed)}")
 
 
+def known_keys() -> dict[str, set[str]]:
+    """Top-level keys of configs/config.yaml (plus the groups), and the keys of its sections."""
+    base = OmegaConf.load(CONFIG_DIR / "config.yaml")
+    keys = {"": {k for k in base if k not in ("defaults", "hydra")} | set(GROUP_KEYS)}
+    keys.update({section: set(base[section]) for section in SECTIONS})
+    for preset in (CONFIG_DIR / "agent").glob("*.yaml"):  # agent presets set replay.gamma and replay.batch_size
+        keys["replay"] |= set(OmegaConf.load(preset).get("replay") or {})
+    return keys
+
+
+def _check_keys(cfg: Mapping[str, Any]) -> None:
+    for section, allowed in known_keys().items():
+        node = cfg.get(section, {}) if section else cfg
+        _require(isinstance(node, Mapping),
+                 f"{section}={node!r} must be a mapping of keys: {', '.join(sorted(allowed))}")
+        unknown = sorted(set(node) - allowed)
+        prefix = f"{section}." if section else ""
+        _require(not unknown, f"{prefix}{unknown[0] if unknown else ''} is not a config key; allowed"
+                              f"{' in ' + section if section else ''}: {', '.join(sorted(allowed))}")
+
+
+def _check_device(cfg: Mapping[str, Any]) -> None:
+    name = cfg["device"]
+    _require(isinstance(name, str) and bool(DEVICE.match(name)),
+             f"device={name!r} is unknown; allowed: auto, cpu, cuda, cuda:N, mps")
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.split(":")[1]) if ":" in name else 0
+        _require(index < count, f"device={name} is not available here ({count} CUDA devices visible); "
+                                f"allowed: auto, cpu{', cuda:0..' + str(count - 1) if count else ''}")
+    if name == "mps":
+        _require(torch.backends.mps.is_available(), "device=mps is not available here; allowed: auto, cpu")
+
+
 def validate(cfg: Mapping[str, Any]) -> None:
     """Raise ConfigError on the first problem found; checks cost nothing and build nothing."""
+    _check_keys(cfg)
     _choice(cfg, "agent.name", tuple(AGENTS))
     validate_agent(cfg)
     _choice(cfg, "env.suite", SUITES)
     _choice(cfg, "env.vectorization", VECTORIZATIONS)
     _choice(cfg, "replay.kind", KINDS)
-    _require(isinstance(cfg["device"], str) and bool(DEVICE.match(cfg["device"])),
-             f"device={cfg['device']!r} is unknown; allowed: auto, cpu, cuda, cuda:N, mps")
+    _check_device(cfg)
     _choice(cfg, "precision", PRECISIONS)
     device = resolve_device(cfg["device"])
     _require(cfg["precision"] != "bf16" or native_bf16(device),
@@ -101,6 +167,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
         _positive_int(cfg, "threads")
     _positive_int(cfg, "diagnostics.every_updates", allow_zero=True)
     _positive_int(cfg, "env.max_episode_steps", allow_none=True)
+    if cfg["env"].get("eval_max_episode_steps") is not None:  # configs saved before the key existed lack it
+        _positive_int(cfg, "env.eval_max_episode_steps")
     _positive_int(cfg, "eval.episodes", allow_none=True)
     _positive_int(cfg, "eval.max_env_steps", allow_none=True)
     _require(cfg["eval"]["episodes"] is not None or cfg["eval"]["max_env_steps"] is not None,
@@ -123,11 +191,19 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if cfg["env"]["suite"] == "minatar":
         _validate_minatar(cfg)
 
+    limit = ATARI_SEED_LIMIT if cfg["env"]["suite"] == "atari" else SEED_LIMIT
+    envs = max(cfg["env"]["num_envs"], cfg["env"]["eval_num_envs"])
+    _require(cfg["seed"] + envs <= limit, f"seed={cfg['seed']} is out of range: env seeds seed..seed+{envs - 1} must "
+                                          f"stay below 2**{limit.bit_length() - 1}; allowed: 0..{limit - envs}")
+
     ratio = cfg["replay_ratio"]
-    _require(isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio > 0,
+    _require(isinstance(ratio, int | float) and not isinstance(ratio, bool) and 0 < ratio < float("inf"),
              f"replay_ratio={ratio!r} must be a number > 0 (gradient updates per env step)")
     total, starts = cfg["total_env_steps"], cfg["learning_starts"]
     _require(starts < total, f"learning_starts={starts} must be below total_env_steps={total}")
+    updates = UpdateBudget(ratio, starts).earn(0, total)
+    _require(updates >= 1, f"replay_ratio={ratio} gives {updates} updates over the run ({total - starts} env steps "
+                           f"after learning_starts; ratios are read to 1/1000): raise replay_ratio or total_env_steps")
     gamma = cfg["replay"]["gamma"]
     _require(isinstance(gamma, int | float) and not isinstance(gamma, bool) and 0 <= gamma <= 1,
              f"replay.gamma={gamma!r} must be a number in [0, 1] (the discount)")
@@ -206,7 +282,8 @@ def _validate_minatar(cfg: Mapping[str, Any]) -> None:
 
 def upgrade_saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """A run's saved config in today's keys, so runs started before a rename resume exactly: agent.gamma and
-    agent.batch_size moved to replay.*, reinit.method is reinit.polar, reinit.linear is reinit.reset_linear."""
+    agent.batch_size moved to replay.*, reinit.method is reinit.polar, reinit.linear is reinit.reset_linear;
+    runs from before env.eval_max_episode_steps keep evaluating without that cap."""
     agent, replay, reinit = dict(cfg["agent"]), dict(cfg["replay"]), dict(cfg["reinit"])
     for key in ("gamma", "batch_size"):
         if key in agent:
@@ -215,7 +292,8 @@ def upgrade_saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
         reinit["polar"] = reinit.pop("method")
     if "linear" in reinit:
         reinit["reset_linear"] = {None: None, "reset": True, "orthogonalize": False}[reinit.pop("linear")]
-    return {**cfg, "agent": agent, "replay": replay, "reinit": reinit}
+    env = {"eval_max_episode_steps": None, **cfg["env"]}
+    return {**cfg, "env": env, "agent": agent, "replay": replay, "reinit": reinit}
 
 
 def key_docs() -> str:
@@ -278,3 +356,56 @@ def validate_reinit(cfg: Mapping[str, Any]) -> None:
                  f"reinit={name} applies at most {limit} time(s) per run and this schedule has {events} events "
                  "(counted from env step 0); allowed: one of reinit.at_env_steps=[N] or load_checkpoint with "
                  "reinit.on_load=true")
+
+
+def check_compatibility(cfg: Mapping[str, Any], branch_from: Mapping[str, Any] | None = None) -> None:
+    """The checks that need the env's spaces: agent vs spaces, replay kind and memory, and the networks of
+    a checkpoint to branch from. Builds one env, the agent and an empty replay (lazily mapped pages) on
+    the CPU, writes nothing, and throws them away."""
+    from agents import make_agent
+    from envs import make_vector
+    from replay import make_replay
+
+    env, agent_name = cfg["env"]["name"], cfg["agent"]["name"]
+    try:
+        envs = make_vector({**cfg["env"], "vectorization": "sync"}, num_envs=1)
+    except Exception as exc:  # gymnasium raises several types for a bad id or kwargs
+        raise ConfigError(f"env={env} cannot be made (env.id={cfg['env']['id']!r}, env.kwargs): {_one_line(exc)}") \
+            from None
+    obs_space, action_space = envs.single_observation_space, envs.single_action_space
+    envs.close()
+    frames = obs_space.dtype == "uint8" and len(obs_space.shape) == 3
+    _require(cfg["replay"]["kind"] != "atari" or frames,
+             f"replay.kind=atari needs stacked uint8 frames and env={env} observes {obs_space}; allowed here: auto, "
+             "uniform")
+    try:
+        agent = make_agent(cfg["agent"], obs_space, action_space, torch.device("cpu"))
+    except Exception as exc:  # agents reject options and spaces they cannot take with ValueError, or fail on them
+        raise ConfigError(f"agent={agent_name} on env={env} (actions {action_space}, observations {obs_space}): "
+                          f"{type(exc).__name__}: {_one_line(exc)}") from None
+    try:
+        make_replay(cfg["replay"], obs_space, action_space, num_envs=cfg["env"]["num_envs"],
+                    gamma=float(cfg["replay"]["gamma"]), device=torch.device("cpu"), seed=0,
+                    frame_stack_start=envs.metadata.get("frame_stack_start", "zeros"))
+    except MemoryError as exc:
+        raise ConfigError(f"replay.capacity={cfg['replay']['capacity']} does not fit in memory: {_one_line(exc)}") \
+            from None
+    except ValueError as exc:
+        raise ConfigError(f"replay: {_one_line(exc)}") from None
+    if branch_from is not None:
+        source = branch_from.get("config") or {}
+        was = (source.get("agent", {}).get("name"), source.get("env", {}).get("id"))
+        _require(was == (agent_name, cfg["env"]["id"]),
+                 f"load_checkpoint={cfg['load_checkpoint']!r} holds agent={was[0]} on env.id={was[1]}; this run is "
+                 f"agent={agent_name} on env.id={cfg['env']['id']}: branch with the same agent and env")
+        try:
+            agent.load_state_dict(branch_from["agent"])
+        except Exception as exc:  # torch's shape mismatches are RuntimeErrors, missing keys KeyErrors
+            raise ConfigError(f"load_checkpoint={cfg['load_checkpoint']!r} holds networks of another shape than "
+                              f"agent={agent_name} here ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line, short (torch puts the useful part of some on the second line)."""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines()) or type(exc).__name__
+    return text if len(text) <= 240 else text[:237] + "..."

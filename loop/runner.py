@@ -4,14 +4,13 @@ One vector step of the actor adds `num_envs * action_repeat` env steps. The lear
 updates those env steps earned (`replay_ratio`), split at every intervention boundary, so that an
 intervention scheduled at env step b always comes after exactly the updates of the first b env
 steps, whatever `num_envs` is. Evaluation, logging and checkpoints happen at the end of the vector
-step that crosses their boundary.
+step that crosses their boundary, evaluation before the checkpoint. An evaluation that does not
+complete (a stop signal, a crash) leaves a checkpoint that records it as due, with the learner's state
+from before it, so that a resumed run redoes it and continues exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import random
-import signal
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,32 +22,20 @@ import torch
 from omegaconf import OmegaConf
 
 from agents import make_agent
-from envs import make_vector, normalized_score, supports_state
+from envs import make_vector, supports_state
 from loop import checkpoint
 from loop.config import REINIT_SCHEDULE_KEYS, resolve_device
+from loop.episodes import episode_ended, final_observations
+from loop.evaluation import Evaluator
+from loop.guard import NonFiniteError, check_finite
 from loop.logger import RunLogger
 from loop.schedule import EventSchedule, UpdateBudget
+from loop.seeding import rng_state, seed_everything, set_rng_state
+from loop.signals import StopRequested, StopSignals
 from loop.trigger import Trigger
-from loop.video import VideoRecorder
 from replay import make_replay
 
 FORMAT = 1
-# SIGTERM: scheduler kill or `kill`; SIGUSR1: SLURM's warning before the time limit (--signal=USR1@90);
-# SIGUSR2: submitit's preemption signal (its handler requeues the job; we chain to it after checkpointing);
-# SIGINT: Ctrl-C (a second Ctrl-C interrupts at once).
-PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
-
-
-class NonFiniteError(RuntimeError):
-    """A NaN or inf reached a loss, a Q-value or an observation; the message names it and the env step."""
-
-
-def seed_everything(seed: int) -> None:
-    # Our components use their own generators; the global ones are seeded and checkpointed anyway
-    # so that library code drawing from them cannot break determinism or exact resume.
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002
-    torch.manual_seed(seed)
 
 
 def random_actions(space: gym.Space, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -59,27 +46,6 @@ def random_actions(space: gym.Space, n: int, rng: np.random.Generator) -> np.nda
     if isinstance(space, gym.spaces.Discrete):
         return (space.start + rng.integers(space.n, size=n)).astype(space.dtype)
     raise ValueError(f"action space {space} is not supported; allowed: Box, Discrete")
-
-
-def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),  # noqa: NPY002
-        "torch": torch.get_rng_state(),
-        "loop": rng.bit_generator.state,
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(rng: np.random.Generator, state: Mapping[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    torch.set_rng_state(state["torch"])
-    rng.bit_generator.state = state["loop"]
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class Trainer:
@@ -99,8 +65,6 @@ class Trainer:
         self.action_repeat = int(env_cfg.get("action_repeat", 1))
         self.env_steps_per_vector_step = self.num_envs * self.action_repeat
         self.envs = make_vector(env_cfg, num_envs=self.num_envs)
-        self.eval_envs: gym.vector.VectorEnv | None = None
-        self.video: VideoRecorder | None = None
         self.action_space = self.envs.single_action_space
 
         self.agent = make_agent(cfg["agent"], self.envs.single_observation_space, self.action_space, self.device,
@@ -141,7 +105,14 @@ class Trainer:
         self.logger: RunLogger | None = None
         self.purge_step: int | None = None
         self.reinit_at_start = False
-        self.stop_signal: int | None = None
+        self.signals = StopSignals()
+        self.evaluator = Evaluator(env_cfg, cfg["eval"], seed=cfg["seed"],
+                                   stop_requested=lambda: self.signals.received is not None)
+        self.video_on = bool(cfg["eval"].get("video"))
+        # An evaluation at self.env_steps that has not completed, and the learner state from before it.
+        self.eval_due = False
+        self.state_before_eval: dict[str, Any] | None = None
+        self.checkpointed_at: int | None = None  # env step of the newest checkpoint written or resumed
         # Updates AND into this flag on the learner's device; it is read (one sync) only when logging.
         self.updates_finite = torch.ones((), dtype=torch.bool, device=self.device)
 
@@ -154,16 +125,21 @@ class Trainer:
             "env_steps": self.env_steps,
             "updates": self.updates,
             "budget": self.budget.state_dict(),
-            "agent": self.agent.state_dict(),
             "replay": self.replay.state_dict(),
             "envs": self.envs.get_attr("state_blob") if supports_state(self.envs) else None,
             "obs": self.obs,
             "episode_return": self.episode_return.copy(),
             "episode_length": self.episode_length.copy(),
             "latest_return": self.latest_return,
-            "rng": _rng_state(self.rng),
+            # Agent and generators as they were before an evaluation that is still due (it may draw from them).
+            **(self.state_before_eval or self._learner_state()),
+            "eval_due": self.eval_due,
             "trigger": self.trigger.state_dict() if self.trigger else None,
         }
+
+    def _learner_state(self) -> dict[str, Any]:
+        """The part of the state an evaluation may change: the agent (e.g. DQN's eval epsilon draws) and RNGs."""
+        return {"agent": self.agent.state_dict(), "rng": rng_state(self.rng)}
 
     def resume(self, state: Mapping[str, Any]) -> None:
         """Continue a run exactly where its checkpoint left it (same envs mid-episode, same RNG)."""
@@ -178,7 +154,9 @@ class Trainer:
         self.episode_return = state["episode_return"].copy()
         self.episode_length = state["episode_length"].copy()
         self.latest_return = state["latest_return"]
-        _set_rng_state(self.rng, state["rng"])
+        set_rng_state(self.rng, state["rng"])
+        self.eval_due = bool(state.get("eval_due", False))
+        self.checkpointed_at = self.env_steps
         if self.trigger and state.get("trigger"):
             self.trigger.load_state_dict(state["trigger"])
         # Events logged after this checkpoint by the killed run are dropped from TensorBoard.
@@ -201,79 +179,85 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- run
     def run(self) -> dict[str, float]:
-        """Train to `total_env_steps`, or until a preemption signal (checkpoint, then return early).
+        """Train to `total_env_steps`, or until a stop signal (checkpoint, then return early).
 
-        Returns the final evaluation's figures ({} when preempted)."""
-        self.logger = RunLogger(self.run_dir, self.total_env_steps, self.env_steps,
-                                quiet=bool(self.cfg.get("quiet")), purge_step=self.purge_step)
+        Returns the final evaluation's figures ({} when stopped early). The logger, the eval envs and the
+        signal handlers live exactly as long as this call; the handlers outlive the teardown."""
+        final_eval: dict[str, float] = {}
+        with self.signals, RunLogger(self.run_dir, self.total_env_steps, self.env_steps, quiet=bool(
+                self.cfg.get("quiet")), purge_step=self.purge_step) as self.logger, self.evaluator:
+            try:
+                final_eval = self._train()
+            except NonFiniteError as error:
+                path = checkpoint.save_diagnostic(self.state_dict(), self.run_dir / "checkpoints", self.env_steps)
+                raise NonFiniteError(f"{error}; diagnostic checkpoint {path}") from None
+            finally:
+                self.envs.close()
+        if self.stopped_early:
+            self.signals.chain()
+        return final_eval
+
+    @property
+    def stopped_early(self) -> bool:
+        """A stop signal ended the run before its last evaluation completed."""
+        return self.signals.received is not None and (self.env_steps < self.total_env_steps or self.eval_due)
+
+    def _train(self) -> dict[str, float]:
+        progress = self.logger.progress
         if self.latest_return is not None:  # resumed: show the last episode's return until the next one ends
-            self.logger.postfix["return"] = f"{self.latest_return:.1f}"
+            progress.figures["return"] = f"{self.latest_return:.1f}"
         if not self.purge_step:  # a new run (purge_step 0 restarts one in place), not a resumed one
             self.logger.text("config", "```yaml\n" + OmegaConf.to_yaml(OmegaConf.create(self.cfg)) + "\n```")
         if self.obs is None:
             self.obs, _ = self.envs.reset(seed=self.cfg["seed"])
+            check_finite(self.obs, "reset observation", "env(s)", self.env_steps)
         if self.reinit_at_start:
             self._reinit(self.env_steps, at_load=True)
             self.reinit_at_start = False
-        window_start = (self.env_steps, time.perf_counter())
         final_eval: dict[str, float] = {}
-        handlers = self._catch_preemption()
-        try:
-            while self.env_steps < self.total_env_steps:
-                start = self.env_steps
-                self._act()
-                self._learn(start, self.env_steps)
-                if self.log_schedule.between(start, self.env_steps):
-                    window_start = self._log_progress(window_start)
-                if self.eval_schedule.between(start, self.env_steps) or self.env_steps >= self.total_env_steps:
-                    final_eval = self.evaluate()
-                if self.checkpoint_schedule.between(start, self.env_steps) or self.env_steps >= self.total_env_steps:
-                    self._check_updates_finite()
-                    self.save_checkpoint()
-                self.logger.advance(self.env_steps)
-                if self.stop_signal is not None:
-                    self._check_updates_finite()
-                    path = self.save_checkpoint()
-                    self.logger.message(f"{signal.Signals(self.stop_signal).name} at env step {self.env_steps}: "
-                                        f"saved {path}; continue with resume={self.run_dir}")
-                    final_eval = {}
-                    break
-        finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-            self.logger.close()
-            self.envs.close()
-            if self.eval_envs is not None:
-                self.eval_envs.close()
-            if self.video is not None:
-                self.video.close()
-        previous = handlers.get(self.stop_signal)
-        # e.g. submitit's handler: it requeues the job, which then resumes our checkpoint.
-        if callable(previous) and previous is not signal.default_int_handler:
-            previous(self.stop_signal, None)
+        if self.eval_due:  # resumed from an evaluation that did not complete
+            final_eval = self._evaluate() or {}
+            if not self.eval_due:
+                self.save_checkpoint()  # the same env step, now with the evaluation done
+        window_start = (self.env_steps, time.perf_counter())
+        while self.env_steps < self.total_env_steps and self.signals.received is None:
+            start = self.env_steps
+            progress.set_phase("warm-up" if start < self.cfg["learning_starts"] else "learning")
+            self._act()
+            self._learn(start, self.env_steps)
+            if self.log_schedule.between(start, self.env_steps):
+                window_start = self._log_progress(window_start)
+            last = self.env_steps >= self.total_env_steps
+            if self.eval_schedule.between(start, self.env_steps) or last:
+                final_eval = self._evaluate() or {}
+            if self.signals.received is None and (self.checkpoint_schedule.between(start, self.env_steps) or last):
+                self.save_checkpoint()
+            progress.advance(self.env_steps)
+        if self.stopped_early:
+            self._stop()
+            return {}
         return final_eval
 
-    def _catch_preemption(self) -> dict[int, Any]:
-        """Turn preemption signals into a checkpoint at the end of the current vector step."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def request_stop(signum, _frame):
-            self.stop_signal = signum
-            if signum == signal.SIGINT:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-
-        return {signum: signal.signal(signum, request_stop) for signum in PREEMPTION_SIGNALS}
+    def _stop(self) -> None:
+        """Checkpoint (unless this env step's checkpoint exists) and say how to continue."""
+        path = checkpoint.checkpoint_path(self.run_dir / "checkpoints", self.env_steps)
+        if self.checkpointed_at != self.env_steps:
+            path = self.save_checkpoint()
+        during = " during the evaluation (a resumed run redoes it)" if self.eval_due else ""
+        if supports_state(self.envs):
+            hint = f"continue with resume={self.run_dir}"
+        else:
+            hint = (f"these envs cannot be snapshotted, so resume= cannot continue this run; start a new run with "
+                    f"the same settings and load_checkpoint={path} (same weights and replay, fresh episodes)")
+        self.logger.message(f"{self.signals.name} at env step {self.env_steps}{during}: saved {path}; {hint}")
 
     def _check_updates_finite(self) -> None:
-        """Stop on a non-finite loss or Q-value: write a diagnostic checkpoint beside (never over) the
-        good ones, then raise naming the metrics and the env-step window."""
+        """Stop on a non-finite loss or Q-value, naming the metrics and the env-step window."""
         if bool(self.updates_finite):
             return
         bad = [tag for tag, value in self.last_update_metrics.items() if not torch.isfinite(value).all()]
-        path = checkpoint.save_diagnostic(self.state_dict(), self.run_dir / "checkpoints", self.env_steps)
         raise NonFiniteError(f"non-finite {', '.join(bad) or 'update metric'} by env step {self.env_steps} "
-                             f"(update {self.updates}); diagnostic checkpoint {path}")
+                             f"(update {self.updates})")
 
     def _act(self) -> None:
         """One vector step: choose actions, step the envs, store transitions, close episodes."""
@@ -283,46 +267,34 @@ class Trainer:
             actions = random_actions(self.action_space, self.num_envs, self.rng)
         else:
             actions = self.agent.act(self.obs, env_steps=self.env_steps, explore=True)
+            check_finite(actions, "action", "the agent (not the env), for env(s)", self.env_steps)
         tock = time.perf_counter()
         next_obs, rewards, terminations, truncations, infos = self.envs.step(actions)
         tuck = time.perf_counter()
-        self._check_finite("observation", next_obs)
-        self._check_finite("reward", rewards)
-
-        # SAME_STEP autoreset: an ended env already returned its next episode's first observation;
-        # the transition's true successor is info["final_obs"]. Truncated transitions bootstrap from it.
-        real_next_obs = next_obs
-        if "_final_obs" in infos and infos["_final_obs"].any():
-            real_next_obs = next_obs.copy()
-            for i in np.flatnonzero(infos["_final_obs"]):
-                real_next_obs[i] = infos["final_obs"][i]
-        self.replay.add(self.obs, actions, rewards, real_next_obs, terminations, truncations)
+        check_finite(next_obs, "observation", "env(s)", self.env_steps)
+        check_finite(rewards, "reward", "env(s)", self.env_steps)
+        # Truncated transitions bootstrap from the true last observation, so it is guarded like the others.
+        successors = final_observations(next_obs, infos)
+        if successors is not next_obs:
+            check_finite(successors, "final observation (info['final_obs'])", "env(s)", self.env_steps)
+        self.replay.add(self.obs, actions, rewards, successors, terminations, truncations)
         self.obs = next_obs
         self.env_steps += self.env_steps_per_vector_step
 
         self.episode_return += rewards
         self.episode_length += 1
-        # Atari with episodic life ends training episodes at a lost life; the logged episode is the game.
-        ended = infos.get("game_over", terminations | truncations)
+        ended = episode_ended(terminations, truncations, infos)
         for i in np.flatnonzero(ended) if ended.any() else ():
             self.latest_return = float(self.episode_return[i])
             self.logger.scalars({"charts/episodic_return": self.latest_return,
                                  "charts/episodic_length": self.episode_length[i] * self.action_repeat},
                                 self.env_steps)
-            self.logger.postfix["return"] = f"{self.latest_return:.1f}"
+            self.logger.progress.figures["return"] = f"{self.latest_return:.1f}"
             self.episode_return[i] = 0.0
             self.episode_length[i] = 0
         self.timings["act"] += tock - tick
         self.timings["env"] += tuck - tock
         self.timings["replay"] += time.perf_counter() - tuck
-
-    def _check_finite(self, name: str, values: np.ndarray) -> None:
-        if values.dtype.kind != "f" or np.isfinite(values).all():
-            return
-        envs = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1)).tolist()
-        path = checkpoint.save_diagnostic(self.state_dict(), self.run_dir / "checkpoints", self.env_steps)
-        raise NonFiniteError(f"non-finite {name} from env(s) {envs} at env step {self.env_steps}; "
-                             f"diagnostic checkpoint {path}")
 
     def _learn(self, start: int, stop: int) -> None:
         """The updates env steps (start, stop] earned, split at each event boundary b, where the events
@@ -369,7 +341,8 @@ class Trainer:
 
     def _reinit(self, env_steps: int, at_load: bool = False, trigger_value: float | None = None) -> dict[str, Any]:
         tick = time.perf_counter()
-        reports = self.agent.reinit(self.reinit_name, self.reinit_options, self.replay.sample(self.batch_size))
+        with self.logger.progress.during("reinit"):
+            reports = self.agent.reinit(self.reinit_name, self.reinit_options, self.replay.sample(self.batch_size))
         seconds = time.perf_counter() - tick
         self.logger.scalars({"reinit/event": 1.0, "reinit/seconds": seconds}, env_steps)
         why = " (on load)" if at_load else ""
@@ -395,67 +368,57 @@ class Trainer:
         total = sum(self.timings.values()) or 1.0
         values.update({f"perf/{phase}_fraction": t / total for phase, t in self.timings.items()})
         self.logger.scalars(values, self.env_steps)
-        self.logger.postfix["SPS"] = f"{sps:.0f}"
         return self.env_steps, now
 
     # ----------------------------------------------------------------------------- eval, checkpoints
-    def evaluate(self) -> dict[str, float]:
-        """`eval.episodes` episodes of the deterministic policy on separate envs, or as many as finish
-        within `eval.max_env_steps` (summed over the eval envs; unfinished episodes are not counted), seeded
-        per evaluation so that resumed and uninterrupted runs evaluate identically."""
-        if self.eval_envs is None:
-            self.eval_envs = make_vector(self.cfg["env"], num_envs=int(self.cfg["env"]["eval_num_envs"]))
-        envs, episodes = self.eval_envs, self.cfg["eval"]["episodes"]
-        step_budget = self.cfg["eval"].get("max_env_steps") or np.inf
-        n = envs.num_envs
-        quota = np.full(n, np.iinfo(np.int64).max) if episodes is None else \
-            np.array([episodes // n + (i < episodes % n) for i in range(n)])
-        # Below 2**30 so that seed + env index stays a valid int32 seed (ALE's limit).
-        seed = int(np.random.SeedSequence([self.cfg["seed"], 1, self.env_steps]).generate_state(1)[0]) >> 2
-        obs, _ = envs.reset(seed=seed)
-        running, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
-        finished = np.zeros(n, dtype=np.int64)
-        returns, episode_lengths = [], []
-        steps = 0
-        while (finished < quota).any() and steps < step_budget:
-            actions = self.agent.act(obs, env_steps=self.env_steps, explore=False)
-            obs, rewards, terminations, truncations, infos = envs.step(actions)
-            steps += n * self.action_repeat
-            running += rewards
-            lengths += 1
-            for i in np.flatnonzero(infos.get("game_over", terminations | truncations)):
-                if finished[i] < quota[i]:
-                    returns.append(running[i])
-                    episode_lengths.append(lengths[i] * self.action_repeat)
-                    finished[i] += 1
-                running[i], lengths[i] = 0.0, 0
-        if self.cfg["eval"].get("video"):
-            self._record_video(seed)
-        if not returns:
-            self.logger.message(f"[eval] no episode finished within eval.max_env_steps={step_budget}")
-            return {}
-        figures = {"eval/episodic_return": float(np.mean(returns)),
-                   "eval/episodic_return_std": float(np.std(returns)),
-                   "eval/episodic_length": float(np.mean(episode_lengths)),
-                   "eval/episodes": float(len(returns))}
-        score = normalized_score(envs.metadata, figures["eval/episodic_return"])
-        if score is not None:
-            figures["eval/normalized_score"] = score
+    def _evaluate(self) -> dict[str, float] | None:
+        """Evaluate (and film) at this env step; None when a stop signal abandoned it. A crash in it still
+        leaves a checkpoint (that redoes it); a failing video is reported and turns videos off."""
+        if self.state_before_eval is None:  # also when resumed with this evaluation due
+            self.eval_due, self.state_before_eval = True, self._learner_state()
+        try:
+            with self.logger.progress.during("evaluation"):
+                figures = self.evaluator.evaluate(self.agent, self.env_steps)
+            if self.video_on:
+                self._record_video()
+        except StopRequested:
+            return None
+        except NonFiniteError:
+            raise
+        except Exception:
+            path = self.save_checkpoint()
+            self.logger.message(f"[eval] failed at env step {self.env_steps}; saved {path}, which redoes it")
+            raise
+        self.eval_due, self.state_before_eval = False, None
+        if not figures:
+            budget = self.cfg["eval"].get("max_env_steps")
+            self.logger.message(f"[eval] no episode finished within eval.max_env_steps={budget}")
+            return figures
         self.logger.scalars(figures, self.env_steps)
-        self.logger.postfix["eval"] = f"{figures['eval/episodic_return']:.1f}"
-        self.logger.line(self.env_steps)
+        self.logger.progress.figures["eval"] = f"{figures['eval/episodic_return']:.1f}"
+        self.logger.progress.line()
         return figures
 
-    def _record_video(self, seed: int) -> None:
-        if self.video is None:
-            self.video = VideoRecorder(self.cfg["env"], int(self.cfg["eval"].get("video_max_steps", 1000)))
+    def _record_video(self) -> None:
         path = self.run_dir / "videos" / f"eval_step_{self.env_steps:012d}.mp4"
-        frames = self.video.record(self.agent, env_steps=self.env_steps, seed=seed, path=path)
+        try:
+            with self.logger.progress.during("video"):
+                frames = self.evaluator.record_video(self.agent, self.env_steps, path)
+        except StopRequested:
+            raise
+        except Exception as error:  # a video is a by-product: it never ends the run
+            self.video_on = False
+            self.logger.message(f"[eval] video at env step {self.env_steps} failed ({type(error).__name__}: "
+                                f"{error}); no more videos in this run")
+            return
         self.logger.message(f"[eval] video {path} ({frames} frames)")
 
     def save_checkpoint(self) -> Path:
-        cfg = self.cfg["checkpoint"]
+        self._check_updates_finite()
         tick = time.perf_counter()
-        path = checkpoint.save(self.state_dict(), self.run_dir / "checkpoints", self.env_steps, int(cfg["keep"]))
+        with self.logger.progress.during("checkpoint"):
+            path = checkpoint.save(self.state_dict(), self.run_dir / "checkpoints", self.env_steps,
+                                   int(self.cfg["checkpoint"]["keep"]))
+        self.checkpointed_at = self.env_steps
         self.logger.scalars({"perf/checkpoint_seconds": time.perf_counter() - tick}, self.env_steps)
         return path

@@ -1,12 +1,10 @@
 """Shared fixtures: the optional ../shared reference data; headless MuJoCo rendering."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-if "DISPLAY" not in os.environ:  # as train.py does: offscreen MuJoCo rendering, before mujoco is imported
-    os.environ.setdefault("MUJOCO_GL", "egl")
+import envs  # noqa: F401  (headless: picks MuJoCo's offscreen OpenGL backend before mujoco is imported)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

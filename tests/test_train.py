@@ -35,7 +35,7 @@ def test_dqn_run_writes_the_logging_contract(tmp_path):
     assert tags["reinit/event"] == [400]
     assert max(tags["charts/SPS"]) <= 600
     assert (tmp_path / "run" / "config.yaml").is_file()
-    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*")) == [
         "step_000000000300.pt", "step_000000000600.pt"]
 
 
@@ -83,6 +83,8 @@ def test_help_lists_the_config_groups(tmp_path):
                           ("reinit", "fire"), ("experiment", "fire_dqn_atari"), ("sweep", "atari26")]:
         assert any(line.startswith(f"{group}: ") and option in line for line in lines), (group, option)
     assert "python train.py agent=sac env=h1-walk" in result.stdout  # the usage header
+    options = [o for line in lines if ": " in line and "=" not in line for o in line.split(": ", 1)[1].split(", ")]
+    assert "_common" not in options and "_atari" not in options  # shared defaults are not choices
     # Every typed key with its bounds and doc, generated from the agents' and interventions' dataclasses.
     for line in ("agent.tau: float in (0.0, 1.0]  Polyak rate", "agent.epsilon_end: float in [0.0, 1.0]",
                  "reinit.iterations: int >= 1 (default 10)  Newton-Schulz steps", "reinit=pi: plasticity injection"):

@@ -15,12 +15,14 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 
 from envs.atari.preprocessing import make_atari_env
 from envs.atari.scores import GAMES, REFERENCE_SCORES
+from envs.wrappers import check_action
 
 STICKY_LEVELS = ("frame", "agent_step")
 # What fills a stack's slots from before an episode's first frame: ALE's zeros, or that first frame repeated
 # (gymnasium's FrameStack with padding "reset", the wrappers of the FIRE paper's DQN code).
 FRAME_STACK_STARTS = ("zeros", "repeat")
 BACKENDS = ("vector", "gymnasium")
+RENDER_UPSCALE = 4  # 84 -> 336 px, a multiple of 16 as video codecs want
 VECTORIZATIONS = ("sync", "async")
 
 
@@ -41,6 +43,7 @@ class AtariVectorEnv(VectorEnv):
         first frame repeated ("repeat"); `metadata["frame_stack_start"]` tells the replay.
       * sticky actions at agent-step level (the FIRE paper's wrapper order): with probability p the whole
         agent step (all skipped frames) repeats the previous agent action; ale-py only offers per-frame.
+      * actions checked against `action_space` (a ValueError names the bad entries) on both backends.
     Rewards are never clipped here: the loop logs raw game scores and DQN clips in its update.
     `get_attr("state_blob")`/`set_attr` snapshot the games (gymnasium backend only) and this wrapper's
     per-env state, for the loop's mid-episode checkpoints.
@@ -53,6 +56,8 @@ class AtariVectorEnv(VectorEnv):
         episodic_life: bool,
         agent_step_sticky_probability: float,
         seed: int | None,
+        frame_skip: int = 4,
+        render_mode: str | None = None,
         frame_stack_start: str = "zeros",
     ):
         self.ale_env = ale_env
@@ -61,8 +66,12 @@ class AtariVectorEnv(VectorEnv):
         self.single_action_space = ale_env.single_action_space
         self.observation_space = ale_env.observation_space
         self.action_space = ale_env.action_space
+        # The 2600 runs at 60 frames/s; render() shows one frame per agent step.
         self.metadata = {**ale_env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP,
-                         "frame_stack_start": frame_stack_start}
+                         "frame_stack_start": frame_stack_start, "render_modes": ["rgb_array"],
+                         "render_fps": 60 / frame_skip}
+        self.render_mode = render_mode
+        self._obs: np.ndarray | None = None
         self.episodic_life = episodic_life
         self.repeat_first_frame = frame_stack_start == "repeat"
         self.agent_step_sticky_probability = agent_step_sticky_probability
@@ -83,7 +92,8 @@ class AtariVectorEnv(VectorEnv):
         self._previous_actions[reset_mask] = 0
         self._lives[reset_mask] = info["lives"][reset_mask]
         self._frames_in_episode[reset_mask] = self._new_game_frames()
-        return self._pad_episode_start(obs), info
+        self._obs = self._pad_episode_start(obs)
+        return self._obs, info
 
     def _new_game_frames(self) -> int:
         # Zeros: ALE zero-pads a new game's stack itself, so there is nothing to pad.
@@ -92,7 +102,8 @@ class AtariVectorEnv(VectorEnv):
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        actions = np.asarray(actions, dtype=np.int64)
+        # Before the games see them: ale-py's vector env hangs on an out-of-range action.
+        actions = check_action(self.action_space, actions).astype(np.int64, copy=False)
         if self.agent_step_sticky_probability > 0.0:
             repeat = self._sticky_rng.random(self.num_envs) < self.agent_step_sticky_probability
             actions = np.where(repeat, self._previous_actions, actions)
@@ -121,7 +132,15 @@ class AtariVectorEnv(VectorEnv):
         info["final_obs"] = final_obs
         info["_final_obs"] = terminations | truncations
         info["game_over"] = game_over
+        self._obs = obs
         return obs, rewards.astype(np.float32), terminations, truncations, info
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """In `rgb_array` mode, what each agent sees: its observation's newest frame, upscaled, as RGB."""
+        if self.render_mode != "rgb_array" or self._obs is None:
+            return None
+        newest = self._obs[:, -1].repeat(RENDER_UPSCALE, axis=1).repeat(RENDER_UPSCALE, axis=2)
+        return tuple(np.stack([frame] * 3, axis=-1) for frame in newest)
 
     def _pad_episode_start(self, stacks: np.ndarray) -> np.ndarray:
         """Fill the stack frames from before the current (life-)episode began: zeros, or its first frame."""
@@ -189,6 +208,7 @@ def make_atari_vector(
     backend: str = "vector",
     vectorization: str = "sync",
     frame_stack_start: str = "zeros",
+    render_mode: str | None = None,
 ) -> AtariVectorEnv:
     """Build `num_envs` copies of `game` (an ALE ROM id such as `breakout` or `ms_pacman`).
 
@@ -205,6 +225,7 @@ def make_atari_vector(
     runs the same preprocessing in Python on ale-py's single-game env inside gymnasium's Sync (or, with
     `vectorization="async"`, Async) vector env: slower, but its state can be checkpointed, so runs resume
     exactly. Same seed and actions give both backends identical observations, rewards and episode ends.
+    `render_mode="rgb_array"`: `render()` returns what the agents see (eval videos).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is unknown; allowed: {', '.join(BACKENDS)}")
@@ -254,6 +275,8 @@ def make_atari_vector(
         episodic_life=episodic_life,
         agent_step_sticky_probability=repeat_action_probability - per_frame_sticky,
         seed=seed,
+        frame_skip=frame_skip,
+        render_mode=render_mode,
         frame_stack_start=frame_stack_start,
     )
     if game in REFERENCE_SCORES:  # (random, human): eval/normalized_score is the human-normalised score

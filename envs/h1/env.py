@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import mujoco
 import numpy as np
 
-from envs.h1.robot import KEYFRAME_QPOS, build_robot
+from envs.h1.models import physics_model, render_model
+from envs.h1.robot import KEYFRAME_QPOS
 from envs.h1.task import TASKS
+from envs.wrappers import check_action
 
 FRAME_SKIP = 10  # physics substeps per env step: 0.02 s control period, 50 Hz
 ROBOT_NQ = 26
@@ -19,7 +21,9 @@ class H1Env(gym.Env):
     """Unitree H1 (position control, no hands) doing one task.
 
     Action: (19,) in [-1, 1], mapped linearly onto each servo's ctrlrange (a = 0 is the middle of
-    the joint range, not the standing pose); out-of-range actions are clamped by MuJoCo's ctrlrange.
+    the joint range, not the standing pose). Any other shape, a non-finite or an out-of-range entry
+    raises ValueError; unchecked, a (1,) action would broadcast to every servo, MuJoCo would clamp
+    1.7 to 1 and, on a NaN, zero all controls and write MUJOCO_LOG.TXT, each silently.
     Observation: qpos ⊕ qvel (float64) unless the task defines its own.
     Step: 10 physics substeps, then reward and termination from the data the last substep left
     (no extra `mj_forward`, as in the benchmark). The benchmark also calls `mj_rnePostConstraint`
@@ -28,12 +32,19 @@ class H1Env(gym.Env):
     env's seeded generator, free-joint quaternions renormalised, qvel 0; then the task's reset
     with the same generator. The benchmark draws sit_hard's and reach's placements from NumPy's
     global RNG instead; here `reset(seed=...)` makes every task reproducible.
-    Rendering: `render_mode="rgb_array"` renders the camera tracking the robot offscreen. Without
-    a display, set MUJOCO_GL=egl (GPU) or MUJOCO_GL=osmesa (CPU; needs libosmesa) before MuJoCo
-    is imported.
+    Model: `model` is the physics model (envs/h1/models.py: no visual geoms or meshes) and is
+    shared by every env of the task in the process, so it must not be edited. Rendering:
+    `render_mode="rgb_array"` renders the camera tracking the robot offscreen, from a model with
+    the visual meshes built on the first frame, posed at the current qpos. Without a display,
+    `import envs` selects an offscreen OpenGL backend (envs/gl.py) unless MUJOCO_GL is set or
+    MuJoCo was imported first.
+    Snapshots (envs/snapshot.py) hold MuJoCo's integration state (`snapshot_physics`): every
+    reward and termination reads `data` after `mj_step`, which recomputes everything else from it.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 50}
+    snapshot_physics: ClassVar[int] = mujoco.mjtState.mjSTATE_INTEGRATION
+    validates_actions: ClassVar[bool] = True  # envs.make adds no ValidatedActions wrapper
 
     def __init__(self, task: str = "walk", render_mode: str | None = None, width: int = 256, height: int = 256,
                  reset_noise: float = 0.01):
@@ -42,11 +53,7 @@ class H1Env(gym.Env):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode={render_mode!r} is unknown; allowed: None, rgb_array")
         self.task = TASKS[task]()
-        spec = build_robot()
-        self.task.add_scene(spec)
-        spec.visual.global_.offwidth = max(width, spec.visual.global_.offwidth)
-        spec.visual.global_.offheight = max(height, spec.visual.global_.offheight)
-        self.model = spec.compile()
+        self.model = physics_model(task)
         self.data = mujoco.MjData(self.model)
         self.task.attach(self.model)
 
@@ -69,6 +76,7 @@ class H1Env(gym.Env):
                          "normalization": (self.random_score, self.success_bar)}
         self.render_mode, self.width, self.height = render_mode, width, height
         self._renderer: mujoco.Renderer | None = None  # created on first render
+        self._render_data: mujoco.MjData | None = None
 
     @property
     def dt(self) -> float:
@@ -87,6 +95,7 @@ class H1Env(gym.Env):
         return self.task.observation(model, data), {}
 
     def step(self, action):
+        action = check_action(self.action_space, action)
         model, data = self.model, self.data
         # In place, two ufuncs: the same float64 arithmetic as mid + action * half_range, fewer calls.
         np.multiply(action, self._ctrl_half_range, out=data.ctrl)
@@ -101,11 +110,20 @@ class H1Env(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
-        self._renderer.update_scene(self.data, camera="track")
+            model = render_model(self.task.name, self.width, self.height)
+            self._render_data = mujoco.MjData(model)
+            self._renderer = mujoco.Renderer(model, height=self.height, width=self.width)
+        # The render model has the physics model's bodies and joints plus visual geoms: pose it at qpos.
+        model, data = self._renderer.model, self._render_data
+        data.qpos[:] = self.data.qpos
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)  # the tracking camera follows the centre of mass
+        mujoco.mj_camlight(model, data)
+        self._renderer.update_scene(data, camera="track")
         return self._renderer.render()
 
     def close(self):
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+            self._render_data = None

@@ -83,3 +83,17 @@ def test_reference_replay_stores_whole_stacks_per_env_and_samples_tensors():
     # Each sampled obs belongs with its own action and next_obs (same env row).
     torch.testing.assert_close(sample.actions.squeeze(1), sample.observations[:, 0, 0, 0].long())
     torch.testing.assert_close(sample.next_observations[:, 0, 0, 0], sample.observations[:, 0, 0, 0] + 10)
+
+
+def test_h1_memory_bare_env_processes_print():
+    result = subprocess.run([sys.executable, "-m", "bench.h1_memory", "--skip-runs"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "h1-walk env (ours)" in result.stdout and "gymnasium Humanoid-v5" in result.stdout
+
+
+def test_checkpoint_size_of_h1_env_snapshots_prints_both_formats():
+    result = subprocess.run([sys.executable, "bench/checkpoint_size.py", "--env", "h1-walk-v0", "--num-envs", "1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "integration state" in result.stdout and "whole MjData" in result.stdout

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from envs.h1 import H1Env, gym_id
+from envs.h1.models import render_model
 from envs.h1.tasks import maze as maze_module
 from envs.h1.tasks.maze import CHECKPOINTS
 from envs.snapshot import Checkpointable
@@ -217,7 +218,10 @@ def test_maze_blocks_leave_the_corridor_through_the_checkpoints_free():
     for start, end in zip(CHECKPOINTS[:-2], CHECKPOINTS[1:-1], strict=True):
         for point in np.linspace(start, end, 25):
             assert np.abs(block_xy - point).max(axis=1).min() >= 0.75
-    markers = [model.geom(f"intersection_{c}") for c in "abcd"]
+    # The checkpoint markers are visual only: in the render model, not the physics model.
+    assert not any(model.geom(g).name.startswith("intersection_") for g in range(model.ngeom))
+    drawn = render_model("maze", 64, 64)
+    markers = [drawn.geom(f"intersection_{c}") for c in "abcd"]
     assert all(m.contype[0] == 0 and m.conaffinity[0] == 0 for m in markers)
 
 

@@ -86,6 +86,35 @@ def test_fp32_never_asks_about_bf16(monkeypatch):
     validate(valid_cfg(precision="fp32"))
 
 
+@pytest.mark.parametrize(("overrides", "expected"), [
+    # 1M-step runs get the figures these keys defaulted to before `auto`
+    ((), (5_000, 20_000, 100_000, 1_000)),
+    # a short run: 5 % warm-up, but at least one batch (SAC 256 x action repeat 1)
+    (("env=pendulum", "total_env_steps=3000"), (256, 300, 300, 30)),
+    (("env=pendulum", "total_env_steps=3000", "env.action_repeat=2"), (512, 300, 300, 30)),
+    # paper presets keep their explicit values
+    (("experiment=fire_sac_hb",), (10_000, 20_000, 250_000, 1_000)),
+    (("experiment=fire_dqn_atari",), (20_000, 250_000, 250_000, 1_000)),
+    # the user's values win
+    (("total_env_steps=3000", "learning_starts=1000", "eval.every_env_steps=1500"), (1_000, 1_500, 300, 30)),
+])
+def test_auto_schedules_are_relative_to_the_run_length(overrides, expected):
+    from loop.config import compose
+
+    cfg = compose(*overrides)
+    got = (cfg["learning_starts"], cfg["eval"]["every_env_steps"], cfg["checkpoint"]["every_env_steps"],
+           cfg["log"]["every_env_steps"])
+    assert got == expected
+    validate(cfg)
+
+
+def test_dqn_sees_the_resolved_learning_starts():
+    from loop.config import compose
+
+    cfg = compose("agent=dqn", "env=atari", "total_env_steps=10000")
+    assert cfg["learning_starts"] == cfg["agent"]["learning_starts"] == 500
+
+
 def test_saved_configs_from_before_the_registry_are_read_in_todays_keys():
     from loop.config import compose, upgrade_saved_config
 

@@ -11,7 +11,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import agents
 import loop.runner
 from loop import checkpoint
-from loop.logger import RunLogger
 from loop.runner import Trainer
 from tests.loop.fakes import ListReplay
 
@@ -242,8 +241,8 @@ def test_evaluation_with_a_step_budget_counts_only_finished_episodes(tmp_path):
     cfg = make_cfg(**{"eval.episodes": None, "eval.max_env_steps": 60, "env.eval_num_envs": 2,
                       "reinit.name": "none"})
     trainer = Trainer(cfg, tmp_path)
-    trainer.logger = RunLogger(tmp_path, 120, 0, quiet=True)
-    figures = trainer.evaluate()
+    with trainer.evaluator:
+        figures = trainer.evaluator.evaluate(trainer.agent, env_steps=0)
     # 2 envs x 30 steps each; episodes last 25 steps, so each env finishes exactly one.
     assert figures["eval/episodes"] == 2 and figures["eval/episodic_length"] == 25
 

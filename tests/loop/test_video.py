@@ -43,3 +43,16 @@ def test_atari_video_shows_the_agents_frames(tmp_path):
     frames, fps = read_video(path)
     assert frames[-1].shape == (336, 336, 3) and fps == 15
     assert not path.with_name("pong.tmp.mp4").exists()
+
+
+def test_classic_control_episode_is_rendered_with_the_video_extra_alone(tmp_path):
+    # Pendulum draws through pygame, which the `video` extra installs (gymnasium's classic_control extra is gone).
+    cfg = {"name": "pendulum", "id": "Pendulum-v1", "suite": "gymnasium", "num_envs": 1, "action_repeat": 1,
+           "max_episode_steps": 10, "kwargs": {}}
+    recorder = VideoRecorder(cfg, max_steps=50)
+    path = tmp_path / "pendulum.mp4"
+    assert recorder.record(ZeroPolicy(np.zeros(1, np.float32)), env_steps=0, seed=0, path=path) == 10
+    recorder.close()
+    frames, fps = read_video(path)
+    assert len(frames) == 10 and fps == 30  # Pendulum-v1: render_fps 30
+    assert frames[0].std() > 5

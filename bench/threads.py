@@ -1,0 +1,123 @@
+"""Torch CPU thread settings for training: per-call time of SAC, DQN and FIRE at 1 and 2 threads, alone and
+beside a competing busy process, to pick the `threads:` default of configs/config.yaml.
+
+Each setting runs in its own process (thread count and OpenMP's wait policy are fixed when torch loads),
+the settings alternate round by round, and every figure is a median over rounds. The "busy" condition
+starts one `while True: pass` process beside the measured one, the usual case on a laptop or shared node.
+
+    python -m bench.threads            # the table in bench/README.md
+    python -m bench.threads --quick    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+
+from bench.common import machine, median, table
+
+# name -> (torch threads, extra environment); train.py's default is the last: torch's count, passive waits
+SETTINGS = {
+    "1 thread": (1, {}),
+    "2 threads (torch's default)": (2, {}),
+    "2 threads, OMP_WAIT_POLICY=passive (train.py)": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
+}
+# workload -> calls per measurement (each ~1-3 s on one 2026 EPYC core)
+WORKLOADS = {"SAC update, MLP 256x256": 40, "SAC update, SimBa": 3, "DQN update, Nature CNN": 20,
+             "FIRE event, DQN": 3, "FIRE event, SimBa SAC": 1}
+
+
+def measure(threads: int, calls_scale: float) -> dict[str, float]:
+    """Seconds per call of each workload in this process (after one untimed call)."""
+    import time
+
+    import torch
+
+    from bench.fire_speed import dqn_agent, dqn_batch, sac_batch, simba_sac
+    torch.set_num_threads(threads)
+
+    dqn, dqn_b = dqn_agent(), dqn_batch()
+    simba, sac_b = simba_sac(), sac_batch()
+    mlp = simba_sac(net="mlp")
+    calls = {"SAC update, MLP 256x256": lambda: mlp.update(sac_b),
+             "SAC update, SimBa": lambda: simba.update(sac_b),
+             "DQN update, Nature CNN": lambda: dqn.update(dqn_b),
+             "FIRE event, DQN": lambda: dqn.reinit("fire", {}, dqn_b),
+             "FIRE event, SimBa SAC": lambda: simba.reinit("fire", {}, sac_b)}
+    seconds = {}
+    for name, fn in calls.items():
+        n = max(1, round(WORKLOADS[name] * calls_scale))
+        if name != "FIRE event, SimBa SAC":  # seconds per call; its first call is as warm as later ones
+            fn()
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        seconds[name] = (time.perf_counter() - start) / n
+    return seconds
+
+
+def run_setting(name: str, calls_scale: float) -> dict[str, float]:
+    threads, extra = SETTINGS[name]
+    env = {**os.environ, **extra}
+    out = subprocess.run([sys.executable, "-m", "bench.threads", "--worker", str(threads), "--scale", str(calls_scale)],
+                         env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+@contextmanager
+def competitor(busy: bool):
+    """One busy-looping process beside the measured one (or nothing)."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        yield
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: few calls, one round")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds per setting and condition")
+    parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        print(json.dumps(measure(args.worker, args.scale)))
+        return
+    scale, repeats = (0.1, 1) if args.quick else (1.0, args.repeats)
+
+    print(f"machine: {machine()}")
+    print(f"medians of {repeats} alternating rounds; ms per call; (x) = time / best setting in that condition\n")
+    rows = []
+    medians: dict[tuple[str, str], dict[str, float]] = {}
+    for condition, busy in (("quiet", False), ("1 busy process", True)):
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in SETTINGS}
+        with competitor(busy):
+            names = list(SETTINGS)
+            for round_ in range(repeats):
+                for name in names if round_ % 2 == 0 else names[::-1]:
+                    results[name].append(run_setting(name, scale))
+        for name in SETTINGS:
+            medians[condition, name] = {w: median([r[w] for r in results[name]]) for w in WORKLOADS}
+        print(f"{condition}: load average after: {os.getloadavg()[0]:.1f}")
+    for workload in WORKLOADS:
+        for condition in ("quiet", "1 busy process"):
+            best = min(medians[condition, name][workload] for name in SETTINGS)
+            rows.append((workload, condition, *(f"{medians[condition, name][workload] * 1e3:.1f} "
+                                                f"({medians[condition, name][workload] / best:.2f}x)"
+                                                for name in SETTINGS)))
+    print(table(("workload", "condition", *SETTINGS), rows))
+    worst = {name: max(medians[c, name][w] / min(medians[c, s][w] for s in SETTINGS)
+                       for c in ("quiet", "1 busy process") for w in WORKLOADS) for name in SETTINGS}
+    print("\nworst ratio to the best setting over all rows: "
+          + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in worst.items()))
+
+
+if __name__ == "__main__":
+    main()

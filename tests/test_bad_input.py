@@ -1,0 +1,138 @@
+"""Fuzz the front door: bad values through train.py each end in one line naming the key, exit code 2, no
+traceback, and no run directory, before anything is built or written.
+
+Most cases run train.py's Hydra entry point in this process (a subprocess per case would take minutes);
+a handful go through a real subprocess to show the two agree."""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from loop import checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ["agent=sac", "env=pendulum", "total_env_steps=1000", "threads=1"]
+
+
+def fixtures(root: Path) -> dict[str, str]:
+    """Files and directories the path cases point at (made once per test, outside the run directory)."""
+    f = root / "fixtures"
+    (f / "not_a_run").mkdir(parents=True)
+    (f / "a_file").write_text("hello")
+    (f / "empty.pt").write_bytes(b"")
+    (f / "broken").mkdir()
+    (f / "broken" / "config.yaml").write_text("seed: [1, 2\nagent: {")
+    (f / "never_checkpointed").mkdir()
+    (f / "never_checkpointed" / "config.yaml").write_text("seed: 0\n")
+    (f / "only_foreign" / "checkpoints").mkdir(parents=True)
+    (f / "only_foreign" / "config.yaml").write_text("seed: 0\n")
+    checkpoint.run_id(f / "only_foreign" / "checkpoints", create=True)
+    checkpoint.save({"agent": {}}, f / "elsewhere", 10, keep=1)
+    (f / "elsewhere" / "step_000000000010.pt").rename(f / "only_foreign" / "checkpoints" / "step_000000000010.pt")
+    sac_on = {"agent": {"name": "sac"}, "env": {"id": "Pendulum-v1"}}
+    checkpoint.save({"agent": {"critic": torch.zeros(3)}, "config": sac_on}, f / "other_net", 10, keep=1)
+    checkpoint.save({"agent": {}, "config": {"agent": {"name": "sac"}, "env": {"id": "Hopper-v5"}}},
+                    f / "other_env", 10, keep=1)
+    return {k: str(v) for k, v in {
+        "missing": f / "missing", "file": f / "a_file", "empty": f / "empty.pt", "not_a_run": f / "not_a_run",
+        "broken": f / "broken", "never": f / "never_checkpointed", "foreign": f / "only_foreign",
+        "other_net": f / "other_net" / "step_000000000010.pt", "other_env": f / "other_env" / "step_000000000010.pt",
+    }.items()}
+
+
+# (overrides, the key the message must name); {name} is a path from fixtures().
+CASES = [
+    ("seed=-1", "seed"), ("seed=abc", "seed"), ("seed=1.5", "seed"), ("seed=4294967296", "seed"),
+    ("agent=dqn env=atari env.game=pong seed=2147483647", "seed"),
+    ("total_env_steps=0", "total_env_steps"), ("total_env_steps=-5", "total_env_steps"),
+    ("total_env_steps=1e6", "total_env_steps"), ("total_env_steps=abc", "total_env_steps"),
+    ("learning_starts=-1", "learning_starts"), ("learning_starts=2000", "learning_starts"),
+    ("learning_starts=10", "learning_starts"), ("learning_starts=soon", "learning_starts"),
+    ("replay_ratio=0", "replay_ratio"), ("replay_ratio=-1", "replay_ratio"), ("replay_ratio=0.0004", "replay_ratio"),
+    ("replay_ratio=abc", "replay_ratio"), ("replay_ratio=inf", "replay_ratio"), ("replay_ratio=nan", "replay_ratio"),
+    ("replay.capacity=0", "replay.capacity"), ("replay.capacity=100", "replay.capacity"),
+    ("replay.capacity=10000000000000", "replay.capacity"), ("replay.kind=prioritized", "replay.kind"),
+    ("replay.kind=atari", "replay.kind"), ("replay.n_step=0", "replay.n_step"), ("replay.n_step=3", "replay.n_step"),
+    ("eval.every_env_steps=0", "eval.every_env_steps"), ("eval.every_env_steps=-3", "eval.every_env_steps"),
+    ("eval.episodes=0", "eval.episodes"), ("eval.episodes=null eval.max_env_steps=null", "eval.episodes"),
+    ("eval.max_env_steps=0", "eval.max_env_steps"), ("eval.video=true eval.video_max_steps=0", "eval.video"),
+    ("log.every_env_steps=0", "log.every_env_steps"), ("checkpoint.every_env_steps=0", "checkpoint.every_env_steps"),
+    ("checkpoint.keep=0", "checkpoint.keep"), ("checkpoint.keep=two", "checkpoint.keep"),
+    ("diagnostics.every_updates=-1", "diagnostics.every_updates"),
+    ("threads=0", "threads"), ("threads=many", "threads"),
+    ("device=gpu", "device"), ("device=cuda", "device"), ("device=cuda:7", "device"), ("device=mps", "device"),
+    ("precision=fp16", "precision"), ("precision=int8", "precision"),
+    ("agent=dqn", "agent=dqn"), ("replay.batch_size=0", "replay.batch_size"),
+    ("replay.batch_size=true", "replay.batch_size"),
+    ("replay.gamma=2", "replay.gamma"), ("+agent.foo=1", "foo"), ("+foo=1", "foo"), ("+replay.foo=1", "replay.foo"),
+    ("+eval.bar=1", "eval.bar"), ("env.num_envs=0", "env.num_envs"), ("env.eval_num_envs=0", "env.eval_num_envs"),
+    ("env.action_repeat=0", "env.action_repeat"), ("env.action_repeat=1.5", "env.action_repeat"),
+    ("env.max_episode_steps=0", "env.max_episode_steps"), ("env.suite=dmc", "env.suite"),
+    ("env.vectorization=ray", "env.vectorization"), ("env.id=Nope-v9", "env"),
+    ("agent=dqn env=atari env.game=pacman", "env.game"), ("agent=dqn env=atari env.kwargs.backend=python", "backend"),
+    ("reinit=fire", "reinit"), ("reinit=fire reinit.at_env_steps=[5000]", "reinit.at_env_steps"),
+    ("reinit=fire reinit.every_env_steps=-1", "reinit.every_env_steps"),
+    ("reinit=fire reinit.every_env_steps=10", "reinit.every_env_steps"), ("reinit.name=dash", "reinit.name"),
+    ("resume={missing}", "resume"), ("resume={file}", "resume"), ("resume={not_a_run}", "resume"),
+    ("resume={broken}", "resume"), ("resume={never}", "resume"), ("resume={foreign}", "resume"),
+    ("load_checkpoint={missing}", "load_checkpoint"), ("load_checkpoint={file}", "load_checkpoint"),
+    ("load_checkpoint={empty}", "load_checkpoint"), ("load_checkpoint={other_net}", "load_checkpoint"),
+    ("load_checkpoint={other_env}", "load_checkpoint"), ("resume={never} load_checkpoint={file}", "resume"),
+    ("run_dir={file}/run", "run_dir"), ("resume=auto run_dir=runs/${{now:%H%M%S}}", "run_dir"),
+]
+
+
+def run_in_process(overrides: list[str], capsys) -> tuple[int, str]:
+    """train.py's entry point (Hydra included) in this process: exit code and everything it printed."""
+    argv = sys.argv
+    sys.argv = [str(ROOT / "train.py"), *overrides]
+    try:
+        runpy.run_path(str(ROOT / "train.py"), run_name="__main__")  # as `python train.py`, for Hydra's paths
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = argv
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def check_refusal(code: int, output: str, key: str, made: list[Path]) -> None:
+    lines = output.strip().splitlines()
+    assert code == 2, output
+    assert "Traceback" not in output and len(lines) == 1, output
+    assert lines[0].startswith("error: ") and key in lines[0] and len(lines[0]) < 800, lines[0]
+    assert made == [], made
+
+
+def test_the_fuzz_covers_at_least_60_bad_values():
+    assert len(CASES) >= 60
+
+
+@pytest.mark.parametrize(("override", "key"), CASES, ids=[c for c, _ in CASES])
+def test_bad_value_is_one_line_naming_the_key_and_writes_nothing(tmp_path, monkeypatch, capsys, override, key):
+    paths = fixtures(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    overrides = [*BASE, f"run_dir={tmp_path}/run", *override.format(**paths).split()]
+    code, output = run_in_process(overrides, capsys)
+    check_refusal(code, output, key, [p for p in tmp_path.iterdir() if p.name != "fixtures"])
+
+
+SUBPROCESS_CASES = ["agent=dqn", "+foo=1", "device=cuda", "replay_ratio=0.0004", "load_checkpoint={file}"]
+
+
+@pytest.mark.parametrize("override", SUBPROCESS_CASES)
+def test_the_same_through_a_real_subprocess(tmp_path, override):
+    paths = fixtures(tmp_path)
+    key = dict(CASES)[override]
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), *BASE, f"run_dir={tmp_path}/run",
+                             *override.format(**paths).split()], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    check_refusal(result.returncode, result.stdout + result.stderr, key,
+                  [p for p in tmp_path.iterdir() if p.name != "fixtures"])
