@@ -1,7 +1,9 @@
 """FIRE (Frobenius-Isometry REinitialization), baseline interventions and plasticity diagnostics.
 
 Depends on torch only. Every intervention works in place on any nn.Module and returns a Report
-(per parameter: SFE, DfI before/after, seconds). Three lines:
+(per parameter: SFE, DfI before/after, seconds). DfI is measured against the isometry FIRE targets
+(for a Linear sqrt(d_out/d_in) * polar(W), per tap for convs), so a layer FIRE has just set shows ~0
+whatever its shape; see fire.dfi. Three lines:
 
     import fire
     report = fire.fire_(model)
