@@ -108,10 +108,17 @@ def main(dict_cfg: DictConfig) -> dict:
             trainer.branch_from(checkpoint.load(Path(cfg["load_checkpoint"])))
         print(f"run directory: {run_dir}", flush=True)
     try:
-        return trainer.run()
+        result = trainer.run()
     except (NonFiniteError, checkpoint.CheckpointWriteError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    if trainer.stop_signal is not None:
+        # Stopped early, checkpoint written: exit as a process killed by that signal reports (128 + N), not
+        # as a finished run. Under hydra/launcher=slurm this matters: a normal return would make submitit
+        # record the job as done when SLURM requeues it (`scontrol requeue`, preemption), and the sweep
+        # would end before the requeued attempt ran.
+        sys.exit(128 + trainer.stop_signal)
+    return result
 
 
 if __name__ == "__main__":
