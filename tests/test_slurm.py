@@ -71,12 +71,16 @@ def squeue() -> dict[str, tuple[str, str]]:
 
 
 def allocations(job: str) -> tuple[list[str], str]:
-    """The states of every attempt of a job (oldest first), and sacct's table of it for the record."""
+    """The states of every attempt of a job (oldest first) once the last has ended, and sacct's table."""
+    for _ in range(60):  # the job's result file can appear a few seconds before SLURM records the end
+        states = subprocess.run(["sacct", "--duplicates", "-X", "-n", "-P", "-j", job, "-o", "State"],
+                                capture_output=True, text=True).stdout.split()
+        if states and states[-1] not in ("PENDING", "RUNNING", "COMPLETING", "REQUEUED"):
+            break
+        time.sleep(1)
     table = subprocess.run(["sacct", "--duplicates", "-j", job, "-o", "JobID,State,ExitCode,Start,End,Elapsed"],
                            capture_output=True, text=True).stdout
-    rows = subprocess.run(["sacct", "--duplicates", "-X", "-n", "-P", "-j", job, "-o", "State"],
-                          capture_output=True, text=True).stdout.split()
-    return rows, table
+    return states, table
 
 
 def test_preempted_and_timed_out_jobs_resume_to_the_uninterrupted_scalars(cluster, tmp_path):
