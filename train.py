@@ -22,8 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs  # noqa: F401  (registers the H1 tasks with gymnasium)
 from loop import checkpoint
-from loop.config import ConfigError, validate
+from loop.config import ConfigError, key_docs, upgrade_saved_config, validate
 from loop.runner import NonFiniteError, Trainer
+
+OmegaConf.register_new_resolver("key_docs", key_docs)  # hydra.help.footer: the typed keys' docs
 
 # Overrides that may accompany resume=...; everything else comes from the run's saved config.
 RESUME_OVERRIDES = ("resume", "quiet", "device")
@@ -40,7 +42,7 @@ def _saved_config(run_dir: Path) -> dict:
     saved = run_dir / "config.yaml"
     if not saved.is_file():
         raise ConfigError(f"resume={str(run_dir)!r} has no config.yaml; give a run directory made by train.py")
-    return OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    return upgrade_saved_config(OmegaConf.to_container(OmegaConf.load(saved), resolve=True))
 
 
 def _resume_config(run_dir: Path, composed: dict) -> dict:

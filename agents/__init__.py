@@ -24,10 +24,9 @@ def agent_class(name: str) -> type:
 
 def make_agent(cfg: Mapping[str, Any], observation_space: gym.Space, action_space: gym.Space,
                device: torch.device, precision: str = "fp32") -> Agent:
-    """Build the agent named by cfg["name"] from the rest of its config; `precision` is the learner's
-    (agents.precision)."""
-    options = {k: v for k, v in cfg.items() if k != "name"}
-    return agent_class(cfg["name"])(observation_space, action_space, device, precision=precision, **options)
+    """Build the agent named by cfg["name"] from its agent.* config (typed by the agent's CONFIG); `precision`
+    is the learner's (agents.precision)."""
+    return agent_class(cfg["name"])(observation_space, action_space, device, precision=precision, **cfg)
 
 
 __all__ = ["AGENTS", "Agent", "agent_class", "make_agent"]

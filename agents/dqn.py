@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import gymnasium
 import numpy as np
@@ -12,38 +14,60 @@ import torch.nn.functional as F
 from torch import nn
 
 import fire
-from agents.nature_cnn import QNetwork
+import fire.registry
+from agents.base import AgentBase
+from agents.nature_cnn import QNetwork, init_layer
 from agents.optim import fused_adam_supported
 from agents.precision import check_precision, update_autocast
+from fire.options import option
 from replay.base import Batch
 
-LOSSES = ("huber", "mse")
-REINIT_METHODS = ("fire", "reset", "snp", "head_reset", "redo", "pi")
-# Options each intervention accepts, with defaults (the FIRE paper's DQN semantics, spec §1.6, §1.7, §3).
-REINIT_OPTIONS: dict[str, dict[str, Any]] = {
-    "fire": {"linear": "reset", "iterations": 10, "method": "newton_schulz", "conv_scale": "official",
-             "reset_optimizer": False},
-    "reset": {"reset_optimizer": False},
-    "snp": {"shrink": 0.8, "noise": "init", "noise_scale": 0.01, "reset_optimizer": False},
-    "head_reset": {"reset_optimizer": False},
-    "redo": {"tau": 0.1},
-    "pi": {},
-}
-FIRE_LINEAR = ("reset", "orthogonalize")
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """agent.* keys of agent=dqn (configs/agent/dqn.yaml holds the values). Steps are the loop's env_steps."""
+
+    learning_rate: float = option(doc="Adam learning rate", gt=0.0)
+    adam_eps: float = option(doc="Adam epsilon", gt=0.0)
+    loss: Literal["huber", "mse"] = option(doc="TD loss: huber (smooth L1, delta 1) or mse")
+    double_dqn: bool = option(doc="the online net picks the next action, the target net values it")
+    dueling: bool = option(doc="Q = V + A - mean(A) head")
+    hidden_dim: int = option(doc="width of the Linear layer after the Nature CNN", ge=1)
+    max_grad_norm: float | None = option(doc="clip the gradient's global L2 norm; null = no clipping", gt=0.0)
+    clip_rewards: bool = option(doc="sign(r) in the TD target (raw scores are still logged); use with n_step 1")
+    target_update_env_steps: int = option(doc="hard copy online -> target each time env_steps crosses a multiple",
+                                          ge=1)
+    learning_starts: int = option(doc="the run's learning_starts: epsilon held at epsilon_start until then", ge=0)
+    epsilon_start: float = option(doc="epsilon-greedy exploration, linear from start ...", ge=0.0, le=1.0)
+    epsilon_end: float = option(doc="... to end", ge=0.0, le=1.0)
+    exploration_fraction: float = option(doc="... over this fraction of total_env_steps after learning_starts",
+                                         ge=0.0, le=1.0)
+    exploration_env_steps: int | None = option(doc="or over this many env_steps (overrides exploration_fraction)",
+                                               ge=0)
+    total_env_steps: int = option(doc="the run's total_env_steps, for exploration_fraction", ge=1)
+    eval_epsilon: float = option(doc="epsilon of act(explore=False)", ge=0.0, le=1.0)
 
 
-class DQN:
+class DQN(AgentBase):
     """Deep Q-learning for discrete actions on uint8 frame stacks.
 
-    Counting: the agent does not see the loop's counters directly; it keeps the largest `env_steps` it
-    was given in act(). The epsilon schedule reads it, and update() copies the online network into the
-    target after the first update once env_steps has crossed a multiple of target_update_env_steps (with
-    4 envs and replay ratio 1 that is every 500 vector steps = 2000 updates, as in the paper's CleanRL code).
+    Counting: act() and update() are given the loop's env_steps. The epsilon schedule reads act()'s; update()
+    copies the online network into the target the first time its env_steps has crossed a multiple of
+    target_update_env_steps (with 4 envs and replay ratio 1 that is every 500 vector steps = 2000 updates, as
+    in the paper's CleanRL code).
 
-    Networks declared to interventions: `q_network` (the target always follows it, see reinit()).
+    Interventions touch `q_network`; the target network then follows it, and Adam is kept unless
+    reset_optimizer=true (the paper's code). FIRE and S&P default to the paper's hybrids (reset_linear):
+    convolutions orthogonalised (or shrunk), Linear layers back to theta_0. Plasticity injection replaces the
+    head, so Adam and the target are rebuilt.
     """
 
-    REINIT_METHODS = REINIT_METHODS  # loop.config reads it from the class to refuse others at start-up
+    CONFIG = DQNConfig
+    NETWORKS = ("q_network",)
+    STATE = ("q_network", "target_q_network", "optimizer", "init_snapshot", "rng", "target_synced_at_env_steps",
+             "plasticity_injected")
+    PROVIDES = frozenset({"heads", "inputs", "replace_modules"})
+    REINIT_DEFAULTS = {"reset_optimizer": False, "reset_linear": True}
 
     def __init__(
         self,
@@ -54,56 +78,30 @@ class DQN:
         **cfg: Any,
     ):
         check_precision(precision, "DQN")
-        cfg = self._validated(cfg)
-        self.cfg = cfg
+        self.cfg = cfg = self.config_from(cfg)
         self.device = torch.device(device)
         self.precision = precision
         self.num_actions = int(action_space.n)
-        self.batch_size = cfg["batch_size"]
         # NHWC conv weights on CPU: oneDNN's channels-last kernels make an update ~1.3x faster there
         # (bench/dqn_speed.py); values are the same, only the layout of the weights differs.
         layout = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        self.q_network = QNetwork(self.num_actions, observation_space.shape[0], cfg["hidden_dim"], cfg["dueling"]).to(
-            self.device, memory_format=layout
-        )
+        self.q_network = QNetwork(self.num_actions, observation_space.shape[0], cfg.hidden_dim, cfg.dueling).to(
+                                  self.device, memory_format=layout)
         self.init_snapshot = fire.InitSnapshot.capture(self.q_network)
-        self.target_q_network = QNetwork(
-            self.num_actions, observation_space.shape[0], cfg["hidden_dim"], cfg["dueling"]
-        ).to(self.device, memory_format=layout)
+        self.target_q_network = QNetwork(self.num_actions, observation_space.shape[0], cfg.hidden_dim,
+                                         cfg.dueling).to(self.device, memory_format=layout)
         self.target_q_network.requires_grad_(False)
         self._sync_target()
         self.optimizer = self._make_optimizer()
         # The loop seeds torch before building agents; exploration draws derive from that seed.
         self.rng = np.random.default_rng(torch.initial_seed())
-        self.env_steps = 0
-        self.updates = 0
         self.target_synced_at_env_steps = 0
         self.plasticity_injected = False
-
-    @staticmethod
-    def _validated(cfg: dict[str, Any]) -> dict[str, Any]:
-        allowed = {
-            "gamma", "batch_size", "learning_rate", "adam_eps", "loss", "double_dqn", "dueling", "hidden_dim",
-            "max_grad_norm", "clip_rewards", "target_update_env_steps", "learning_starts", "epsilon_start",
-            "epsilon_end", "exploration_fraction", "exploration_env_steps", "total_env_steps", "eval_epsilon",
-        }  # fmt: skip
-        cfg = {k: v for k, v in cfg.items() if k != "name"}
-        unknown = sorted(set(cfg) - allowed)
-        if unknown:
-            raise ValueError(f"DQN: unknown config key(s) {unknown}; allowed: {sorted(allowed)}")
-        missing = sorted(allowed - set(cfg))
-        if missing:
-            raise ValueError(f"DQN: missing config key(s) {missing} (see configs/agent/dqn.yaml)")
-        if cfg["loss"] not in LOSSES:
-            raise ValueError(f"DQN: loss={cfg['loss']!r}; allowed: {LOSSES}")
-        if cfg["target_update_env_steps"] < 1:
-            raise ValueError(f"DQN: target_update_env_steps={cfg['target_update_env_steps']} must be >= 1")
-        return cfg
 
     def _make_optimizer(self) -> torch.optim.Adam:
         trainable = [p for p in self.q_network.parameters() if p.requires_grad]
         # One fused kernel instead of a chain of foreach ops: the same Adam, ~1.1x faster updates on CPU.
-        return torch.optim.Adam(trainable, lr=self.cfg["learning_rate"], eps=self.cfg["adam_eps"],
+        return torch.optim.Adam(trainable, lr=self.cfg.learning_rate, eps=self.cfg.adam_eps,
                                 fused=fused_adam_supported(self.device))
 
     @torch.no_grad()
@@ -114,18 +112,17 @@ class DQN:
     def epsilon(self, env_steps: int) -> float:
         """epsilon_start until learning_starts, then linear to epsilon_end over the exploration steps."""
         cfg = self.cfg
-        decay_steps = cfg["exploration_env_steps"]
+        decay_steps = cfg.exploration_env_steps
         if decay_steps is None:
-            decay_steps = cfg["exploration_fraction"] * cfg["total_env_steps"]
-        progress = (env_steps - cfg["learning_starts"]) / max(decay_steps, 1)
+            decay_steps = cfg.exploration_fraction * cfg.total_env_steps
+        progress = (env_steps - cfg.learning_starts) / max(decay_steps, 1)
         progress = min(max(progress, 0.0), 1.0)
-        return cfg["epsilon_start"] + progress * (cfg["epsilon_end"] - cfg["epsilon_start"])
+        return cfg.epsilon_start + progress * (cfg.epsilon_end - cfg.epsilon_start)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, *, env_steps: int, explore: bool) -> np.ndarray:
         """(num_envs,) int64 epsilon-greedy actions for uint8 stacks (num_envs, stack, 84, 84)."""
-        self.env_steps = max(self.env_steps, env_steps)
-        epsilon = self.epsilon(env_steps) if explore else self.cfg["eval_epsilon"]
+        epsilon = self.epsilon(env_steps) if explore else self.cfg.eval_epsilon
         num_envs = obs.shape[0]
         random_actions = self.rng.integers(0, self.num_actions, num_envs)
         explore_mask = self.rng.random(num_envs) < epsilon
@@ -141,92 +138,53 @@ class DQN:
     @torch.no_grad()
     def td_target(self, batch: Batch) -> torch.Tensor:
         """(B,) r + discounts * Q_target(s', a'), a' = argmax of the target (or, double DQN, online) net."""
-        rewards = batch.rewards.sign() if self.cfg["clip_rewards"] else batch.rewards
+        rewards = batch.rewards.sign() if self.cfg.clip_rewards else batch.rewards
         next_q_target = self.target_q_network(batch.next_obs)  # (B, A)
-        if self.cfg["double_dqn"]:
+        if self.cfg.double_dqn:
             next_actions = self.q_network(batch.next_obs).argmax(dim=1, keepdim=True)
         else:
             next_actions = next_q_target.argmax(dim=1, keepdim=True)
         next_value = next_q_target.gather(1, next_actions).squeeze(1)
         return rewards + batch.discounts * next_value
 
-    def update(self, batch: Batch) -> Mapping[str, torch.Tensor]:
+    def update(self, batch: Batch, *, updates: int, env_steps: int) -> Mapping[str, torch.Tensor]:
         with update_autocast(self.device, self.precision):
             target = self.td_target(batch)
             q = self.q_network(batch.obs).gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)  # (B,)
-        if self.cfg["loss"] == "huber":
+        if self.cfg.loss == "huber":
             loss = F.smooth_l1_loss(q, target)
         else:
             loss = F.mse_loss(q, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.cfg["max_grad_norm"] is not None:
-            nn.utils.clip_grad_norm_(self.q_network.parameters(), self.cfg["max_grad_norm"])
+        if self.cfg.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.q_network.parameters(), self.cfg.max_grad_norm)
         self.optimizer.step()
-        self.updates += 1
 
-        period = self.cfg["target_update_env_steps"]
-        if self.env_steps // period > self.target_synced_at_env_steps // period:
+        period = self.cfg.target_update_env_steps
+        if env_steps // period > self.target_synced_at_env_steps // period:
             self._sync_target()
-            self.target_synced_at_env_steps = self.env_steps
+            self.target_synced_at_env_steps = env_steps
         return {"losses/td_loss": loss.detach(), "losses/q_values": q.detach().mean()}
 
     # --- interventions --------------------------------------------------------------------------------
-    def reinit(self, method: str, options: Mapping[str, Any], batch: Batch) -> Mapping[str, Any]:
-        """Apply `method` to the Q-network; the target network is then synced to the new online network.
+    def intervention_networks(self, batch: Batch | None) -> list[fire.registry.Network]:
+        return [fire.registry.Network("q_network", self.q_network, self.init_snapshot, heads=("head",),
+                                      optimizer=self.optimizer, inputs=None if batch is None else (batch.obs,),
+                                      init_layer=init_layer)]
 
-        fire: the paper's DQN hybrid: every conv weight orthogonalised per tap (biases kept), every Linear
-            layer reset to theta_0 (options.linear=orthogonalize orthogonalises them instead).
-        reset: every parameter <- theta_0.  snp (SR-DQN): convs <- 0.2 theta + 0.8 theta_0 (options.shrink),
-            Linear layers <- theta_0.  head_reset: Linear layers <- theta_0.  redo: tau-dormant units
-            recycled (options.tau), their Adam moments zeroed.  pi: plasticity injection on the head
-            (old head frozen, trainable copy of theta_0 added, a fresh Adam).
-        Adam state is kept (reset_optimizer=true rebuilds it), as in the paper's code, except for pi.
-        """
-        if method not in REINIT_METHODS:
-            raise ValueError(f"DQN.reinit: method={method!r}; allowed: {REINIT_METHODS}")
-        unknown = sorted(set(options) - set(REINIT_OPTIONS[method]))
-        if unknown:
-            raise ValueError(
-                f"DQN.reinit({method!r}): unknown option(s) {unknown}; allowed: {sorted(REINIT_OPTIONS[method])}"
-            )
-        opts = {**REINIT_OPTIONS[method], **options}
-        net, snapshot = self.q_network, self.init_snapshot
-        if method == "fire":
-            if opts["linear"] not in FIRE_LINEAR:
-                raise ValueError(f"DQN.reinit('fire'): linear={opts['linear']!r}; allowed: {FIRE_LINEAR}")
-            fire_kw = {"iterations": opts["iterations"], "method": opts["method"], "conv_scale": opts["conv_scale"]}
-            convs = fire.fire_(net, include=[nn.Conv2d], **fire_kw)
-            if opts["linear"] == "reset":
-                linears = fire.reset_(net, snapshot, include=[nn.Linear])
-            else:
-                linears = fire.fire_(net, include=[nn.Linear], **fire_kw)
-            report = fire.Report.merge(convs, linears)
-        elif method == "reset":
-            report = fire.reset_(net, snapshot)
-        elif method == "snp":
-            convs = fire.shrink_perturb_(net, snapshot, shrink=opts["shrink"], noise=opts["noise"],
-                                         noise_scale=opts["noise_scale"], include=[nn.Conv2d])
-            report = fire.Report.merge(convs, fire.reset_(net, snapshot, include=[nn.Linear]))
-        elif method == "head_reset":
-            report = fire.head_reset_(net, snapshot, ["head"])
-        elif method == "redo":
-            report = fire.redo_(net, (batch.obs,), tau=opts["tau"], optimizer=self.optimizer)
-        else:
-            report = self._inject_plasticity()
-        if opts.get("reset_optimizer", False):
+    def after_intervention(self, options: fire.registry.Options, *, replaced_modules: bool) -> None:
+        """Injected heads are new tensors: a fresh Adam, and the target rebuilt to the same structure."""
+        if replaced_modules:
+            self.target_q_network = copy.deepcopy(self.q_network).requires_grad_(False)
+            self.plasticity_injected = True
+        if options.reset_optimizer or replaced_modules:
             self.optimizer = self._make_optimizer()
         self._sync_target()
-        return {"q_network": report}
 
-    def _inject_plasticity(self) -> fire.Report:
-        if self.plasticity_injected:
-            raise ValueError("DQN.reinit('pi'): plasticity was already injected into this Q-network")
-        report = fire.inject_plasticity_(self.q_network, self.init_snapshot, "head")
-        fire.inject_plasticity_(self.target_q_network, self.init_snapshot, "head")  # same structure
-        self.plasticity_injected = True
-        self.optimizer = self._make_optimizer()  # the trainable head tensors are new
-        return report
+    def prepare_load(self, state: Mapping[str, Any]) -> None:
+        if state["plasticity_injected"] and not self.plasticity_injected:
+            self.reinit("pi", {}, None)  # rebuild the injected structure; its values come next
 
     @torch.no_grad()
     def diagnostics(self, batch: Batch) -> Mapping[str, float]:
@@ -234,29 +192,3 @@ class DQN:
         metrics = fire.activation_metrics(self.q_network, (batch.obs,))
         metrics.update(fire.weight_metrics(self.q_network))
         return {f"plasticity/{name}": value for name, value in metrics.items()}
-
-    # --- checkpointing --------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "q_network": self.q_network.state_dict(),
-            "target_q_network": self.target_q_network.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "init_snapshot": self.init_snapshot.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "env_steps": self.env_steps,
-            "updates": self.updates,
-            "target_synced_at_env_steps": self.target_synced_at_env_steps,
-            "plasticity_injected": self.plasticity_injected,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.init_snapshot.load_state_dict(state["init_snapshot"])
-        if state["plasticity_injected"] and not self.plasticity_injected:
-            self._inject_plasticity()  # rebuild the injected structure; its values come next
-        self.q_network.load_state_dict(state["q_network"])
-        self.target_q_network.load_state_dict(state["target_q_network"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.bit_generator.state = state["rng"]
-        self.env_steps = state["env_steps"]
-        self.updates = state["updates"]
-        self.target_synced_at_env_steps = state["target_synced_at_env_steps"]

@@ -38,12 +38,19 @@ class DuelingHead(nn.Module):
         return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
 
 
+def init_layer(m: nn.Module) -> None:
+    """Xavier-uniform weights, zero biases (the FIRE/ReDo DQN initialisation), for one Conv/Linear layer;
+    also what ReDo re-draws dormant units from."""
+    nn.init.xavier_uniform_(m.weight)
+    nn.init.zeros_(m.bias)
+
+
 class QNetwork(nn.Module):
     """uint8 frame stacks (B, stack, 84, 84) -> Q-values (B, num_actions).
 
     Submodules `encoder` (the convolutions) and `head` (the Linear layers) are the units the
     interventions address: FIRE orthogonalises the encoder, resets the head; plasticity injection
-    replaces `head`. Weights Xavier-uniform, biases zero (the FIRE/ReDo DQN initialisation).
+    replaces `head`. Every layer initialised by init_layer.
     """
 
     def __init__(self, num_actions: int, in_channels: int = 4, hidden: int = 512, dueling: bool = False):
@@ -55,8 +62,7 @@ class QNetwork(nn.Module):
             self.head = nn.Sequential(nn.Linear(NATURE_FEATURES, hidden), nn.ReLU(), OutputLinear(hidden, num_actions))
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                init_layer(m)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(obs.float().div_(255.0)))

@@ -10,14 +10,46 @@ so no intervention on the actor or critics can touch its statistics.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from agents.precision import OutputLinear
+from fire.options import option
 
-NET_KINDS = ("mlp", "simba")
+
+@dataclass(frozen=True)
+class _Gaussian:
+    normalize_obs: bool = option(doc="running mean/std observation normaliser")
+    log_std_min: float = option(doc="the actor's log-std is tanh-squashed into [min, max]")
+    log_std_max: float = option(doc="upper end of that range")
+
+    def __post_init__(self):
+        if not self.log_std_min < self.log_std_max:
+            raise ValueError(f"agent.net.log_std_min={self.log_std_min} must be below "
+                             f"agent.net.log_std_max={self.log_std_max}")
+
+
+@dataclass(frozen=True)
+class MlpNet(_Gaussian):
+    """agent/net=mlp: CleanRL's SAC networks."""
+
+    kind: Literal["mlp"] = option(doc="CleanRL's ReLU MLPs, PyTorch default init")
+    hidden_dims: list[int] = option(doc="hidden widths of actor and critic MLPs", ge=1)
+
+
+@dataclass(frozen=True)
+class SimbaNet(_Gaussian):
+    """agent/net=simba: SimBa's residual networks (the FIRE paper's SAC)."""
+
+    kind: Literal["simba"] = option(doc="SimBa: Linear -> residual LayerNorm blocks -> LayerNorm")
+    actor_hidden_dim: int = option(doc="actor width", ge=1)
+    actor_blocks: int = option(doc="actor residual blocks", ge=0)
+    critic_hidden_dim: int = option(doc="critic width", ge=1)
+    critic_blocks: int = option(doc="critic residual blocks", ge=0)
+    expansion: int = option(doc="block width = expansion * hidden", ge=1)
 
 
 def mlp_encoder(in_dim: int, hidden_dims: Sequence[int]) -> nn.Sequential:
@@ -92,7 +124,7 @@ class Actor(nn.Module):
         return self.mean(features), log_std
 
 
-class QNetwork(nn.Module):
+class Critic(nn.Module):
     """(obs, action) -> Q (B,): an encoder on their concatenation and a Linear `head` to one value."""
 
     def __init__(self, obs_dim: int, action_dim: int, net: Mapping[str, Any]):
@@ -105,11 +137,11 @@ class QNetwork(nn.Module):
 
 
 class TwinCritic(nn.Module):
-    """Clipped double-Q: two independently initialised QNetworks `members.0` and `members.1`."""
+    """Clipped double-Q: two independently initialised Critics `members.0` and `members.1`."""
 
     def __init__(self, obs_dim: int, action_dim: int, net: Mapping[str, Any]):
         super().__init__()
-        self.members = nn.ModuleList(QNetwork(obs_dim, action_dim, net) for _ in range(2))
+        self.members = nn.ModuleList(Critic(obs_dim, action_dim, net) for _ in range(2))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """(2, B) Q-values, one row per critic."""

@@ -55,8 +55,9 @@ def run_trainer(total_env_steps: int, learning_starts: int, precision: str) -> f
     no sticky actions, no fire reset)."""
     return time_trainer(
         "agent=dqn", f"precision={precision}", "env=atari", f"env.game={GAME}", "env.kwargs.fire_reset=false",
-        f"env.num_envs={NUM_ENVS}", "replay_ratio=1", f"agent.batch_size={BATCH}", f"total_env_steps={total_env_steps}",
-        f"learning_starts={learning_starts}", f"replay.capacity={max(total_env_steps, 4 * BATCH)}",
+        f"env.num_envs={NUM_ENVS}", "replay_ratio=1", f"replay.batch_size={BATCH}",
+        f"total_env_steps={total_env_steps}", f"learning_starts={learning_starts}",
+        f"replay.capacity={max(total_env_steps, 4 * BATCH)}",
     )  # fmt: skip
 
 
@@ -134,7 +135,7 @@ def learner_figures(calls: int, repeats: int) -> list[tuple]:
         loss.backward()
         reference_optimizer.step()
 
-    candidates = {f"ours {p}": (lambda a=agent: time_per_call(lambda: a.update(batch), calls))
+    candidates = {f"ours {p}": (lambda a=agent: time_per_call(lambda: a.update(batch, updates=0, env_steps=0), calls))
                   for p, agent in agents.items()}
     candidates["reference"] = lambda: time_per_call(reference_update, calls)
     for p in LEARNER_PRECISIONS:

@@ -105,8 +105,9 @@ def apply_and_share(calls: int, repeats: int) -> list[tuple]:
         "dqn_reinit": lambda: time_per_call(lambda: agent.reinit("fire", {}, batch), calls, warmup=1),
         "dqn_fire_all": lambda: time_per_call(lambda: fire.fire_(agent.q_network), calls, warmup=1),
         "simba_reinit": lambda: time_per_call(lambda: simba.reinit("fire", {}, simba_batch), 1, warmup=0),
-        "dqn_update": lambda: time_per_call(lambda: agent.update(batch), calls),
-        "simba_update": lambda: time_per_call(lambda: simba.update(simba_batch), calls, warmup=1),
+        "dqn_update": lambda: time_per_call(lambda: agent.update(batch, updates=0, env_steps=0), calls),
+        "simba_update": lambda: time_per_call(lambda: simba.update(simba_batch, updates=0, env_steps=0), calls,
+                                              warmup=1),
     }, repeats)  # fmt: skip
     m = {name: median(values) for name, values in seconds.items()}
     dqn_run, simba_run = RUN_UPDATES * m["dqn_update"], RUN_UPDATES * m["simba_update"]

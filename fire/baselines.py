@@ -96,9 +96,11 @@ def reset_(
     return report
 
 
-def _fresh_init_draw(module: nn.Module, generator: torch.Generator | None) -> dict[str, Tensor]:
-    """{qualified parameter name: value} from a scratch copy of module re-initialised by each submodule's
-    own reset_parameters(); seeded from generator without touching the global RNG."""
+def _fresh_init_draw(module: nn.Module, generator: torch.Generator | None,
+                     init: Callable[[nn.Module], None] | None = None) -> dict[str, Tensor]:
+    """{qualified parameter name: value} from a scratch copy of module re-initialised by init(submodule)
+    (default: each submodule's own reset_parameters()); seeded from generator without touching the global
+    RNG."""
     seed = int(torch.randint(2**62, (1,), generator=generator))
     scratch = copy.deepcopy(module)
     lacking = set()
@@ -106,7 +108,9 @@ def _fresh_init_draw(module: nn.Module, generator: torch.Generator | None) -> di
         torch.manual_seed(seed)
         for name, m in scratch.named_modules():
             if any(True for _ in m.parameters(recurse=False)):
-                if hasattr(m, "reset_parameters"):
+                if init is not None:
+                    init(m)
+                elif hasattr(m, "reset_parameters"):
                     m.reset_parameters()
                 else:
                     lacking.add(name or "<root>")
@@ -238,6 +242,7 @@ def redo_(
     tau: float = 0.1,
     optimizer: torch.optim.Optimizer | None = None,
     generator: torch.Generator | None = None,
+    init: Callable[[nn.Module], None] | None = None,
 ) -> Report:
     """ReDo (Sokar et al. 2023): recycle the tau-dormant units of every hidden layer.
 
@@ -247,10 +252,14 @@ def redo_(
     may feed a Linear through a channel-major flatten (nn.Flatten). nn.Sequential stacks such as the
     Nature CNN and MLP critics fit.
 
-    Scores come from the activation module's output on module(*inputs) (eval mode; spec 2.2). For every
+    tau = 0.1 by default: the threshold the FIRE authors' SAC metrics code reports as "dormant" (spec
+    fire.md 2.2); the ReDo paper's Atari setting is 0.025. Scores come from the activation module's output
+    on module(*inputs) (eval mode; spec 2.2). For every
     hidden layer, including the last one (the vision code skips it; we do not), the dormant units get
-    fresh incoming weights and bias from the layer's own reset_parameters() (seeded from generator),
-    their outgoing weights in the next layer are set to 0, and, if optimizer is given, Adam's exp_avg and
+    fresh incoming weights and bias from the network's own initialiser, as in Sokar et al. 2023: `init`
+    re-initialises a copy of the layer in place (e.g. Xavier-uniform weights, zero biases); without it,
+    the layer's reset_parameters() (torch's default init). Draws are seeded from generator. The dormant
+    units' outgoing weights in the next layer are set to 0, and, if optimizer is given, Adam's exp_avg and
     exp_avg_sq are zeroed at exactly those entries (the step counter is left alone). The output layer's
     units are never reset. Layers are processed input to output, so a recycled unit whose own incoming
     row is re-drawn keeps that whole fresh row, including the columns of recycled units below it.
@@ -271,7 +280,7 @@ def redo_(
         note(f"{name}.weight", layer.weight, f"{dormant}/{mask.numel()} dormant")
         if not dormant:
             continue
-        fresh = _fresh_init_draw(layer, generator)
+        fresh = _fresh_init_draw(layer, generator, init)
         layer.weight[mask] = fresh["weight"][mask].to(layer.weight.dtype)
         _zero_adam_moments(optimizer, layer.weight, (mask,))
         if layer.bias is not None:

@@ -13,23 +13,23 @@ from fire.polar import newton_schulz, polar_svd
 from fire.report import LayerReport, Report
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-METHODS = ("newton_schulz", "svd")
+POLARS = ("newton_schulz", "svd")
 CONV_SCALES = ("official", "rms")
 
 
-def _orthogonalise(W: Tensor, method: str, iterations: int, eps: float) -> Tensor:
-    return newton_schulz(W, iterations, eps) if method == "newton_schulz" else polar_svd(W)
+def _orthogonalise(W: Tensor, polar: str, iterations: int, eps: float) -> Tensor:
+    return newton_schulz(W, iterations, eps) if polar == "newton_schulz" else polar_svd(W)
 
 
-def fire_linear(W: Tensor, method: str = "newton_schulz", iterations: int = 10, eps: float = 1e-7) -> Tensor:
+def fire_linear(W: Tensor, polar: str = "newton_schulz", iterations: int = 10, eps: float = 1e-7) -> Tensor:
     """sqrt(d_out/d_in) * polar(W) for a Linear weight (d_out, d_in): Muon's RMS->RMS scale."""
-    return fire_gain(W.shape) * _orthogonalise(W, method, iterations, eps)
+    return fire_gain(W.shape) * _orthogonalise(W, polar, iterations, eps)
 
 
 def fire_conv(
     W: Tensor,
     groups: int = 1,
-    method: str = "newton_schulz",
+    polar: str = "newton_schulz",
     conv_scale: str = "official",
     iterations: int = 10,
     eps: float = 1e-7,
@@ -53,14 +53,14 @@ def fire_conv(
     # (d_out, d_in_g, *k) -> (*k, groups, d_out_g, d_in_g): the taps and groups become batch dims.
     blocks = W.reshape(groups, d_out // groups, d_in_per_group, *kernel)
     blocks = blocks.movedim((1, 2), (-2, -1))
-    Q = _orthogonalise(blocks, method, iterations, eps)
+    Q = _orthogonalise(blocks, polar, iterations, eps)
     Q = Q.movedim((-2, -1), (1, 2)).reshape(W.shape)
     return fire_gain(W.shape, groups, conv_scale) * Q
 
 
-def _check_options(iterations: int, method: str, conv_scale: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not one of {METHODS}")
+def _check_options(iterations: int, polar: str, conv_scale: str) -> None:
+    if polar not in POLARS:
+        raise ValueError(f"polar={polar!r} is not one of {POLARS}")
     if conv_scale not in CONV_SCALES:
         raise ValueError(f"conv_scale={conv_scale!r} is not one of {CONV_SCALES}")
     if not isinstance(iterations, int) or iterations < 1:
@@ -77,7 +77,7 @@ def fire_(
     module: nn.Module,
     *,
     iterations: int = 10,
-    method: str = "newton_schulz",
+    polar: str = "newton_schulz",
     conv_scale: str = "official",
     include: Selector = None,
     exclude: Selector = None,
@@ -87,7 +87,7 @@ def fire_(
 
     Linear: W <- sqrt(d_out/d_in) * NS(W). ConvNd: each tap orthogonalised, then
     * sqrt(d_out/d_in)/prod(k) ("official", as in the authors' code) or /sqrt(prod(k)) ("rms", see
-    fire_conv). method="svd" uses the exact polar factor instead of `iterations` Newton-Schulz steps.
+    fire_conv). polar="svd" uses the exact polar factor instead of `iterations` Newton-Schulz steps.
 
     include/exclude pick layers among the Linear/ConvNd modules: a sequence of nn.Module subclasses and/or
     fnmatch patterns on qualified names (["*.to_q", "*.to_k"]), or a predicate (name, module) -> bool.
@@ -95,23 +95,23 @@ def fire_(
     weight (e.g. a token embedding tied to the LM head), which changes with it: a shared Parameter is
     transformed once. Weights are overwritten with copy_, so optimisers keep their references.
     """
-    _check_options(iterations, method, conv_scale)
+    _check_options(iterations, polar, conv_scale)
     eligible = [
         (name, m)
         for name, m in select_modules(module, include, exclude, lambda _n, _m: True)
         if isinstance(m, (nn.Linear, *CONVS))
     ]
     require_nonempty(eligible, "fire_")
-    report = Report(f"fire[{method}]")
+    report = Report(f"fire[{polar}]")
     for owned in owned_parameters(eligible, attrs=("weight",)):
         W = owned.param
         _synchronize(W.device)
         start = time.perf_counter()
         groups = getattr(owned.module, "groups", 1)
         if isinstance(owned.module, nn.Linear):
-            new = fire_linear(W, method, iterations, eps)
+            new = fire_linear(W, polar, iterations, eps)
         else:
-            new = fire_conv(W, groups, method, conv_scale, iterations, eps)
+            new = fire_conv(W, groups, polar, conv_scale, iterations, eps)
         _synchronize(W.device)
         seconds = time.perf_counter() - start
         layer = LayerReport(

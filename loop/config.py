@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 from collections.abc import Mapping
@@ -10,12 +11,15 @@ from typing import Any
 
 import torch
 
+import fire.options
+import fire.registry
 from agents import AGENTS, agent_class
 from agents.precision import PRECISIONS, native_bf16
 from envs.make import SUITES, VECTORIZATIONS
 from replay import KINDS
 
-REINITS = ("none", "fire", "reset", "snp", "head_reset", "redo", "pi")
+# reinit.* keys the loop reads (when to intervene); the others are the intervention's options.
+REINIT_SCHEDULE_KEYS = ("name", "every_env_steps", "at_env_steps", "on_load")
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
@@ -73,7 +77,7 @@ def _choice(cfg: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None
 def validate(cfg: Mapping[str, Any]) -> None:
     """Raise ConfigError on the first problem found; checks cost nothing and build nothing."""
     _choice(cfg, "agent.name", tuple(AGENTS))
-    _choice(cfg, "reinit.name", REINITS)
+    validate_agent(cfg)
     _choice(cfg, "env.suite", SUITES)
     _choice(cfg, "env.vectorization", VECTORIZATIONS)
     _choice(cfg, "replay.kind", KINDS)
@@ -88,7 +92,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         _positive_int(cfg, path, allow_zero=True)
     for path in ("total_env_steps", "env.num_envs", "env.eval_num_envs", "env.action_repeat", "replay.capacity",
                  "replay.n_step", "eval.every_env_steps", "log.every_env_steps",
-                 "checkpoint.every_env_steps", "checkpoint.keep", "agent.batch_size"):
+                 "checkpoint.every_env_steps", "checkpoint.keep", "replay.batch_size"):
         _positive_int(cfg, path)
     _positive_int(cfg, "learning_starts", allow_zero=True)
     if cfg.get("threads") is not None:
@@ -105,35 +109,84 @@ def validate(cfg: Mapping[str, Any]) -> None:
                  "eval.video=true needs imageio-ffmpeg: pip install -e '.[video]'")
     if cfg["env"]["suite"] == "atari":
         from envs.atari import BACKENDS, GAMES
+        from envs.atari.vector import FRAME_STACK_STARTS
 
         _require(cfg["env"].get("game") in GAMES,
                  f"env.game={cfg['env'].get('game')!r} is unknown; allowed: {', '.join(GAMES)}")
         backend = (cfg["env"].get("kwargs") or {}).get("backend", "vector")
         _require(backend in BACKENDS, f"env.kwargs.backend={backend!r} is unknown; allowed: {', '.join(BACKENDS)}")
+        start = (cfg["env"].get("kwargs") or {}).get("frame_stack_start", "zeros")
+        _require(start in FRAME_STACK_STARTS,
+                 f"env.kwargs.frame_stack_start={start!r} is unknown; allowed: {', '.join(FRAME_STACK_STARTS)}")
 
     ratio = cfg["replay_ratio"]
     _require(isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio > 0,
              f"replay_ratio={ratio!r} must be a number > 0 (gradient updates per env step)")
     total, starts = cfg["total_env_steps"], cfg["learning_starts"]
     _require(starts < total, f"learning_starts={starts} must be below total_env_steps={total}")
-    batch, repeat = cfg["agent"]["batch_size"], cfg["env"]["action_repeat"]
+    gamma = cfg["replay"]["gamma"]
+    _require(isinstance(gamma, int | float) and not isinstance(gamma, bool) and 0 <= gamma <= 1,
+             f"replay.gamma={gamma!r} must be a number in [0, 1] (the discount)")
+    batch, repeat = cfg["replay"]["batch_size"], cfg["env"]["action_repeat"]
     _require(cfg["replay"]["capacity"] >= batch,
-             f"replay.capacity={cfg['replay']['capacity']} must be >= agent.batch_size={batch}")
+             f"replay.capacity={cfg['replay']['capacity']} must be >= replay.batch_size={batch}")
     _require(starts >= batch * repeat,
-             f"learning_starts={starts} must be >= agent.batch_size * env.action_repeat = {batch * repeat} "
+             f"learning_starts={starts} must be >= replay.batch_size * env.action_repeat = {batch * repeat} "
              "so the first update has a full batch")
-    _validate_reinit(cfg)
+    validate_reinit(cfg)
     _require(not (cfg.get("resume") and cfg.get("load_checkpoint")),
              "resume and load_checkpoint exclude each other: resume continues a run, "
              "load_checkpoint branches a new one")
 
 
-def _validate_reinit(cfg: Mapping[str, Any]) -> None:
+def upgrade_saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved config in today's keys, so runs started before a rename resume exactly: agent.gamma and
+    agent.batch_size moved to replay.*, reinit.method is reinit.polar, reinit.linear is reinit.reset_linear."""
+    agent, replay, reinit = dict(cfg["agent"]), dict(cfg["replay"]), dict(cfg["reinit"])
+    for key in ("gamma", "batch_size"):
+        if key in agent:
+            replay[key] = agent.pop(key)
+    if "method" in reinit:
+        reinit["polar"] = reinit.pop("method")
+    if "linear" in reinit:
+        reinit["reset_linear"] = {None: None, "reset": True, "orthogonalize": False}[reinit.pop("linear")]
+    return {**cfg, "agent": agent, "replay": replay, "reinit": reinit}
+
+
+def key_docs() -> str:
+    """Every agent.* and reinit.* key with its type, bounds and doc, from the typed configs (train.py --help)."""
+    common = {f.name for f in dataclasses.fields(fire.registry.Options)}
+    lines = ["== Agent keys (agent.*; replay.gamma and replay.batch_size are set by the agent preset) =="]
+    for name in AGENTS:
+        lines += [f"agent={name}:", *fire.options.describe(agent_class(name).CONFIG, "agent")]
+    lines += ["== Intervention options (reinit.*) ==", "every intervention:",
+              *fire.options.describe(fire.registry.Options, "reinit")]
+    for name, entry in fire.registry.INTERVENTIONS.items():
+        own = [line for line in fire.options.describe(entry.options, "reinit")
+               if line.split(":")[0].strip().removeprefix("reinit.") not in common]
+        lines += [f"reinit={name}: {entry.doc}", *own]
+    return "\n".join(lines)
+
+
+def validate_agent(cfg: Mapping[str, Any]) -> None:
+    """agent.*: the agent's typed config (agents.<name>.CONFIG) builds: no unknown, missing or bad key."""
+    try:
+        agent_class(cfg["agent"]["name"]).config_from(cfg["agent"])
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def validate_reinit(cfg: Mapping[str, Any]) -> None:
+    """reinit.*: a registered intervention the agent supports, its options typed and in range, and a
+    schedule that applies it (no more often than it allows)."""
     reinit, total, starts = cfg["reinit"], cfg["total_env_steps"], cfg["learning_starts"]
     name = reinit["name"]
-    allowed = getattr(agent_class(cfg["agent"]["name"]), "REINIT_METHODS", REINITS)
-    _require(name == "none" or name in allowed,
-             f"reinit={name!r} is not available for agent={cfg['agent']['name']}; allowed: none, {', '.join(allowed)}")
+    if name != "none":
+        options = {k: v for k, v in reinit.items() if k not in REINIT_SCHEDULE_KEYS}
+        try:
+            agent_class(cfg["agent"]["name"]).reinit_options(name, options, cfg["agent"]["name"])
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     every = reinit.get("every_env_steps")
     if every is not None:
         _positive_int(cfg, "reinit.every_env_steps")
@@ -143,7 +196,14 @@ def _validate_reinit(cfg: Mapping[str, Any]) -> None:
         _require(isinstance(step, int) and starts < step <= total,
                  f"reinit.at_env_steps contains {step!r}; each must be an integer in (learning_starts={starts}, "
                  f"total_env_steps={total}]")
-    scheduled = every is not None or bool(at) or (cfg.get("load_checkpoint") and reinit.get("on_load", True))
-    _require(name == "none" or scheduled,
+    on_load = bool(cfg.get("load_checkpoint")) and reinit.get("on_load", True)
+    _require(name == "none" or every is not None or bool(at) or on_load,
              f"reinit={name} is never applied: set reinit.every_env_steps or reinit.at_env_steps "
              "(or load_checkpoint with reinit.on_load=true)")
+    limit = fire.registry.INTERVENTIONS[name].max_events if name != "none" else None
+    if limit is not None:
+        events = len(set(at) | set(range(every, total + 1, every) if every else ())) + on_load
+        _require(events <= limit,
+                 f"reinit={name} applies at most {limit} time(s) per run and this schedule has {events} events "
+                 "(counted from env step 0); allowed: one of reinit.at_env_steps=[N] or load_checkpoint with "
+                 "reinit.on_load=true")

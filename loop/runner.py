@@ -25,13 +25,12 @@ from omegaconf import OmegaConf
 from agents import make_agent
 from envs import make_vector, normalized_score, supports_state
 from loop import checkpoint
-from loop.config import resolve_device
+from loop.config import REINIT_SCHEDULE_KEYS, resolve_device
 from loop.logger import RunLogger
 from loop.schedule import EventSchedule, UpdateBudget
 from loop.video import VideoRecorder
 from replay import make_replay
 
-REINIT_LOOP_KEYS = ("name", "every_env_steps", "at_env_steps", "on_load")
 FORMAT = 1
 # SIGTERM: scheduler kill or `kill`; SIGUSR1: SLURM's warning before the time limit (--signal=USR1@90);
 # SIGUSR2: submitit's preemption signal (its handler requeues the job; we chain to it after checkpointing);
@@ -105,15 +104,16 @@ class Trainer:
 
         self.agent = make_agent(cfg["agent"], self.envs.single_observation_space, self.action_space, self.device,
                                 cfg["precision"])
-        self.batch_size = int(cfg["agent"]["batch_size"])
+        self.batch_size = int(cfg["replay"]["batch_size"])
         self.replay = make_replay(cfg["replay"], self.envs.single_observation_space, self.action_space,
-                                  num_envs=self.num_envs, gamma=float(cfg["agent"]["gamma"]),
-                                  device=self.device, seed=cfg["seed"])
+                                  num_envs=self.num_envs, gamma=float(cfg["replay"]["gamma"]),
+                                  device=self.device, seed=cfg["seed"],
+                                  frame_stack_start=self.envs.metadata.get("frame_stack_start", "zeros"))
 
         reinit = cfg["reinit"]
         self.reinit_name = reinit["name"]
         # A null option means "the agent's paper default", so the agent never sees it.
-        self.reinit_options = {k: v for k, v in reinit.items() if k not in REINIT_LOOP_KEYS and v is not None}
+        self.reinit_options = {k: v for k, v in reinit.items() if k not in REINIT_SCHEDULE_KEYS and v is not None}
         active = self.reinit_name != "none"
         self.reinit_schedule = EventSchedule(reinit.get("every_env_steps") if active else None,
                                              reinit.get("at_env_steps") or () if active else ())
@@ -317,18 +317,20 @@ class Trainer:
     def _learn(self, start: int, stop: int) -> None:
         cursor = start
         for boundary in self.reinit_schedule.between(start, stop):
-            self._update(self.budget.earn(cursor, boundary))
+            self._update(self.budget.earn(cursor, boundary), start)
             self._reinit(boundary)
             cursor = boundary
-        self._update(self.budget.earn(cursor, stop))
+        self._update(self.budget.earn(cursor, stop), start)
 
-    def _update(self, n: int) -> None:
+    def _update(self, n: int, acted_at: int) -> None:
+        """n updates earned by the vector step whose actions were chosen at env step `acted_at`."""
         if n == 0:
             return
         tick = time.perf_counter()
         diagnostics_every = self.cfg["diagnostics"]["every_updates"]
         for _ in range(n):
-            self.last_update_metrics = self.agent.update(self.replay.sample(self.batch_size))
+            self.last_update_metrics = self.agent.update(self.replay.sample(self.batch_size), updates=self.updates,
+                                                         env_steps=acted_at)
             self.updates_finite &= torch.isfinite(torch.stack(list(self.last_update_metrics.values()))).all()
             self.updates += 1
             if diagnostics_every and self.updates % diagnostics_every == 0:

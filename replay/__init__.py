@@ -14,8 +14,10 @@ KINDS = ("auto", "uniform", "atari")
 
 
 def make_replay(cfg: Mapping[str, Any], observation_space: gym.Space, action_space: gym.Space, *,
-                num_envs: int, gamma: float, device: torch.device, seed: int) -> Replay:
-    """The replay named by cfg["kind"]; `auto` picks frame-efficient replay for stacked uint8 frames."""
+                num_envs: int, gamma: float, device: torch.device, seed: int,
+                frame_stack_start: str = "zeros") -> Replay:
+    """The replay named by cfg["kind"]; `auto` picks frame-efficient replay for stacked uint8 frames, which
+    pads a stack before an episode's start as the env does (`frame_stack_start`, env metadata)."""
     kind = cfg.get("kind", "auto")
     if kind not in KINDS:
         raise ValueError(f"replay.kind={kind!r} is unknown; allowed: {', '.join(KINDS)}")
@@ -27,7 +29,8 @@ def make_replay(cfg: Mapping[str, Any], observation_space: gym.Space, action_spa
 
         return AtariReplay(capacity=int(cfg["capacity"]), frame_stack=observation_space.shape[0],
                            frame_shape=observation_space.shape[1:], num_envs=num_envs, gamma=gamma,
-                           n_step=int(cfg.get("n_step", 1)), device=device, seed=seed)
+                           n_step=int(cfg.get("n_step", 1)), device=device, seed=seed,
+                           frame_stack_start=frame_stack_start)
     from replay.uniform import UniformReplay
 
     if int(cfg.get("n_step", 1)) != 1:

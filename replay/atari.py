@@ -4,7 +4,8 @@ Layout. Each env owns a ring of frames (its stream, in time order) and a ring of
 transition stores the absolute position `frame_pos` of its observation's newest frame in that env's
 stream and `history`, how many earlier frames of the same episode precede it (clipped to stack - 1).
 The observation stack is frames[frame_pos - stack + 1 .. frame_pos] with the frames from before the
-episode's start set to zero, which is ALE's own reset convention (envs/atari). Its successor ends at
+episode's start set to zero, which is ALE's own reset convention, or to the episode's first frame with
+frame_stack_start="repeat" (the env's option of the same name, envs/atari). Its successor ends at
 frame_pos + 1: the next transition's frame while the episode runs, or, at an episode end, the true final
 frame taken from `next_obs` and written to its own slot, so a truncated transition bootstraps from the
 right stack. The frame ring is therefore a little longer than the transition ring (`extra_frames`
@@ -86,6 +87,7 @@ class AtariReplay:
         n_step: int = 1,
         frame_shape: tuple[int, int] = (84, 84),
         frame_stack: int = 4,
+        frame_stack_start: str = "zeros",
         extra_frame_fraction: float = 0.02,
         device: str | torch.device = "cpu",
         seed: int = 0,
@@ -101,6 +103,7 @@ class AtariReplay:
         self.gamma = gamma
         self.n_step = n_step
         self.frame_stack = frame_stack
+        self.repeat_first_frame = frame_stack_start == "repeat"
         self.frame_shape = tuple(frame_shape)
         self.device = torch.device(device)
         self.transitions_per_env = capacity // num_envs
@@ -195,8 +198,12 @@ class AtariReplay:
         return int((hi - lo).sum())
 
     def _stacks(self, env: np.ndarray, newest_pos: np.ndarray, history: np.ndarray) -> np.ndarray:
-        """(B, stack, H, W) uint8: the frames ending at `newest_pos`, zero before the episode's start."""
+        """(B, stack, H, W) uint8: the frames ending at `newest_pos`; before the episode's start zeros, or its
+        first frame repeated."""
         offsets = np.arange(1 - self.frame_stack, 1)  # (stack,)
+        if self.repeat_first_frame:
+            return self.frames[env[:, None], (newest_pos[:, None] + np.maximum(offsets, -history[:, None]))
+                               % self.frames_per_env]
         stack = self.frames[env[:, None], (newest_pos[:, None] + offsets) % self.frames_per_env]
         before_start = offsets < -history[:, None]  # (B, stack)
         stack[before_start] = 0

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "tools" / "slurm_local.sh"
 INSTALL = "apt-get update && apt-get install -y slurm-wlm munge slurmdbd mariadb-server"
 # SAC on Pendulum with a small MLP, ~1 min per job on one core: checkpoints every 400 env steps, FIRE at 2000.
-RUN = ["agent=sac", "env=pendulum", "total_env_steps=4000", "learning_starts=400", "agent.batch_size=32",
+RUN = ["agent=sac", "env=pendulum", "total_env_steps=4000", "learning_starts=400", "replay.batch_size=32",
        "agent.net.hidden_dims=[16,16]", "replay.capacity=5000", "eval.every_env_steps=1000", "eval.episodes=1",
        "log.every_env_steps=200", "diagnostics.every_updates=500", "checkpoint.every_env_steps=400",
        "reinit.at_env_steps=[2000]", "threads=1", "device=cpu", "quiet=true"]

@@ -44,7 +44,15 @@ def test_dqn_run_writes_the_logging_contract(tmp_path):
     ("reinit=fire", "reinit=fire is never applied"),
     ("reinit=fire reinit.at_env_steps=[5000]", "reinit.at_env_steps contains 5000"),
     ("env.game=pacman", "env.game='pacman' is unknown"),
-    ("replay.capacity=16", "replay.capacity=16 must be >= agent.batch_size=32"),
+    ("replay.capacity=16", "replay.capacity=16 must be >= replay.batch_size=32"),
+    # Once found only when the event fired, hours into a run:
+    ("reinit=fire reinit.iterations=-3 reinit.every_env_steps=100000", "reinit.iterations=-3 must be an integer >= 1"),
+    ("reinit=fire reinit.polar=foo reinit.at_env_steps=[400]",
+     "reinit.polar='foo' is not allowed; allowed: newton_schulz | svd"),
+    ("reinit=fire +reinit.method=svd reinit.at_env_steps=[400]", "reinit.method is unknown; allowed: "),
+    ("reinit=snp reinit.shrink=1.5 reinit.at_env_steps=[400]", "reinit.shrink=1.5 must be a number in [0.0, 1.0]"),
+    ("reinit=pi reinit.at_env_steps=[300,500]", "reinit=pi applies at most 1 time(s) per run"),
+    ("agent.learning_rate=0", "agent.learning_rate=0 must be a number > 0.0"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, override, message):
     result = train(*TINY_DQN, *override.split(), f"run_dir={tmp_path}/run", cwd=tmp_path)
@@ -75,3 +83,7 @@ def test_help_lists_the_config_groups(tmp_path):
                           ("reinit", "fire"), ("experiment", "fire_dqn_atari"), ("sweep", "atari26")]:
         assert any(line.startswith(f"{group}: ") and option in line for line in lines), (group, option)
     assert "python train.py agent=sac env=h1-walk" in result.stdout  # the usage header
+    # Every typed key with its bounds and doc, generated from the agents' and interventions' dataclasses.
+    for line in ("agent.tau: float in (0.0, 1.0]  Polyak rate", "agent.epsilon_end: float in [0.0, 1.0]",
+                 "reinit.iterations: int >= 1 (default 10)  Newton-Schulz steps", "reinit=pi: plasticity injection"):
+        assert line in result.stdout, line

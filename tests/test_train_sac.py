@@ -14,7 +14,7 @@ from tests.precisions import LEARNER_PRECISIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 # Pendulum with a small MLP: 800 env steps, learning from step 400, FIRE at 600, checkpoints at 400 and 800.
-TINY_SAC = ["agent=sac", "env=pendulum", "total_env_steps=800", "learning_starts=400", "agent.batch_size=32",
+TINY_SAC = ["agent=sac", "env=pendulum", "total_env_steps=800", "learning_starts=400", "replay.batch_size=32",
             "agent.net.hidden_dims=[16,16]", "replay.capacity=1000", "eval.every_env_steps=400", "eval.episodes=1",
             "log.every_env_steps=200", "diagnostics.every_updates=100", "checkpoint.every_env_steps=400",
             "checkpoint.keep=2", "reinit=fire", "reinit.at_env_steps=[600]", "device=cpu", "quiet=true"]

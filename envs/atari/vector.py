@@ -17,6 +17,9 @@ from envs.atari.preprocessing import make_atari_env
 from envs.atari.scores import GAMES, REFERENCE_SCORES
 
 STICKY_LEVELS = ("frame", "agent_step")
+# What fills a stack's slots from before an episode's first frame: ALE's zeros, or that first frame repeated
+# (gymnasium's FrameStack with padding "reset", the wrappers of the FIRE paper's DQN code).
+FRAME_STACK_STARTS = ("zeros", "repeat")
 BACKENDS = ("vector", "gymnasium")
 VECTORIZATIONS = ("sync", "async")
 
@@ -33,7 +36,9 @@ class AtariVectorEnv(VectorEnv):
         from `terminated | truncated` only with episodic life, where a life loss also terminates.
       * episodic life done the DeepMind way (ale-py's own option restarts the whole game at a life loss):
         a life loss sets `terminated`, the game continues, and the next stack starts afresh like after a
-        reset (older frames zero), so the loop and the replay see an ordinary episode boundary.
+        reset, so the loop and the replay see an ordinary episode boundary.
+      * `frame_stack_start`: the stack slots from before an episode's first frame are zeros (ALE) or that
+        first frame repeated ("repeat"); `metadata["frame_stack_start"]` tells the replay.
       * sticky actions at agent-step level (the FIRE paper's wrapper order): with probability p the whole
         agent step (all skipped frames) repeats the previous agent action; ale-py only offers per-frame.
     Rewards are never clipped here: the loop logs raw game scores and DQN clips in its update.
@@ -48,6 +53,7 @@ class AtariVectorEnv(VectorEnv):
         episodic_life: bool,
         agent_step_sticky_probability: float,
         seed: int | None,
+        frame_stack_start: str = "zeros",
     ):
         self.ale_env = ale_env
         self.num_envs = ale_env.num_envs
@@ -55,8 +61,10 @@ class AtariVectorEnv(VectorEnv):
         self.single_action_space = ale_env.single_action_space
         self.observation_space = ale_env.observation_space
         self.action_space = ale_env.action_space
-        self.metadata = {**ale_env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
+        self.metadata = {**ale_env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP,
+                         "frame_stack_start": frame_stack_start}
         self.episodic_life = episodic_life
+        self.repeat_first_frame = frame_stack_start == "repeat"
         self.agent_step_sticky_probability = agent_step_sticky_probability
         self._sticky_rng = np.random.default_rng(seed)
         self._previous_actions = np.zeros(self.num_envs, dtype=np.int64)  # NOOP at each game start
@@ -74,8 +82,12 @@ class AtariVectorEnv(VectorEnv):
         reset_mask = (options or {}).get("reset_mask", np.ones(self.num_envs, dtype=bool))
         self._previous_actions[reset_mask] = 0
         self._lives[reset_mask] = info["lives"][reset_mask]
-        self._frames_in_episode[reset_mask] = self._stack  # ALE zero-pads a new game's stack itself
-        return obs, info
+        self._frames_in_episode[reset_mask] = self._new_game_frames()
+        return self._pad_episode_start(obs), info
+
+    def _new_game_frames(self) -> int:
+        # Zeros: ALE zero-pads a new game's stack itself, so there is nothing to pad.
+        return 1 if self.repeat_first_frame else self._stack
 
     def step(
         self, actions: np.ndarray
@@ -93,27 +105,33 @@ class AtariVectorEnv(VectorEnv):
             final_obs[game_over] = np.stack(info["final_obs"][game_over])
             info.pop("final_info", None)
             info.pop("_final_info", None)
-        if self.episodic_life:
+        if self.episodic_life or self.repeat_first_frame:
             self._frames_in_episode = np.minimum(self._frames_in_episode + 1, self._stack)
-            final_obs = self._hide_previous_lives(final_obs)
+            final_obs = self._pad_episode_start(final_obs)
+            self._frames_in_episode[game_over] = self._new_game_frames()
+        if self.episodic_life:
             lives = info["lives"].astype(np.int64)
             # After a game over `lives` already belongs to the new game, so only live games count here.
             life_lost = (lives < self._lives) & ~game_over
             self._lives = lives
-            self._frames_in_episode[game_over] = self._stack
             self._frames_in_episode[life_lost] = 1
-            obs = self._hide_previous_lives(obs)
             terminations = terminations | life_lost
+        if self.episodic_life or self.repeat_first_frame:
+            obs = self._pad_episode_start(obs)
         info["final_obs"] = final_obs
         info["_final_obs"] = terminations | truncations
         info["game_over"] = game_over
         return obs, rewards.astype(np.float32), terminations, truncations, info
 
-    def _hide_previous_lives(self, stacks: np.ndarray) -> np.ndarray:
-        """Zero the stack frames from before the current life began (ALE's reset convention)."""
-        hidden = np.arange(self._stack) < self._stack - self._frames_in_episode[:, None]  # (num_envs, stack)
+    def _pad_episode_start(self, stacks: np.ndarray) -> np.ndarray:
+        """Fill the stack frames from before the current (life-)episode began: zeros, or its first frame."""
+        first = self._stack - self._frames_in_episode  # (num_envs,) index of the episode's first frame
+        hidden = np.arange(self._stack) < first[:, None]  # (num_envs, stack)
         if not hidden.any():
             return stacks
+        if self.repeat_first_frame:
+            newest_first = np.maximum(np.arange(self._stack), first[:, None])
+            return np.take_along_axis(stacks, newest_first[:, :, None, None], axis=1)
         stacks = stacks.copy()
         stacks[hidden] = 0
         return stacks
@@ -170,6 +188,7 @@ def make_atari_vector(
     num_threads: int = 0,
     backend: str = "vector",
     vectorization: str = "sync",
+    frame_stack_start: str = "zeros",
 ) -> AtariVectorEnv:
     """Build `num_envs` copies of `game` (an ALE ROM id such as `breakout` or `ms_pacman`).
 
@@ -178,7 +197,9 @@ def make_atari_vector(
     emulator frames (108k = 30 minutes of play); `max_episode_steps`, if given, counts agent steps and
     replaces it (max_episode_steps * frame_skip frames). `sticky_actions_at` is `frame` (ALE: each frame
     repeats the previous frame's action with probability p) or `agent_step` (each agent step repeats the
-    previous agent action with probability p). `seed` seeds this wrapper's RNG; `reset(seed=...)` reseeds it.
+    previous agent action with probability p). `frame_stack_start` pads a new episode's stack with zeros
+    (ALE) or repeats its first frame (`repeat`, gymnasium's FrameStack). `seed` seeds this wrapper's RNG;
+    `reset(seed=...)` reseeds it.
 
     `backend`: `vector` is ale-py's C++ vector env (fast, `num_threads` workers, no snapshots); `gymnasium`
     runs the same preprocessing in Python on ale-py's single-game env inside gymnasium's Sync (or, with
@@ -191,6 +212,8 @@ def make_atari_vector(
         raise ValueError(f"vectorization={vectorization!r} is unknown; allowed: {', '.join(VECTORIZATIONS)}")
     if game not in GAMES and game not in roms.get_all_rom_ids():
         raise ValueError(f"game={game!r} is not an ALE ROM id; allowed: snake_case ids such as {GAMES[:4]}")
+    if frame_stack_start not in FRAME_STACK_STARTS:
+        raise ValueError(f"frame_stack_start={frame_stack_start!r}; allowed: {FRAME_STACK_STARTS}")
     if sticky_actions_at not in STICKY_LEVELS:
         raise ValueError(f"sticky_actions_at={sticky_actions_at!r}; allowed: {STICKY_LEVELS}")
     if not 0.0 <= repeat_action_probability < 1.0:
@@ -231,6 +254,7 @@ def make_atari_vector(
         episodic_life=episodic_life,
         agent_step_sticky_probability=repeat_action_probability - per_frame_sticky,
         seed=seed,
+        frame_stack_start=frame_stack_start,
     )
     if game in REFERENCE_SCORES:  # (random, human): eval/normalized_score is the human-normalised score
         vector_env.metadata["normalization"] = REFERENCE_SCORES[game]

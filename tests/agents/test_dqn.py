@@ -93,7 +93,7 @@ def test_loss_hand_computed(loss, expected):
     agent.optimizer = agent._make_optimizer()
     # Q(s=1, a=1) = 3, target 2.5 (TD error 0.5); Q(s=2, a=0) = 5, target 2 (TD error 3)
     batch = lookup_batch([1, 2], [1, 0], [2.5, 2.0], [0, 0], [0.0, 0.0])
-    out = agent.update(batch)
+    out = agent.update(batch, updates=0, env_steps=0)
     assert out["losses/td_loss"].item() == pytest.approx(expected)
     assert out["losses/q_values"].item() == pytest.approx(4.0)
 
@@ -126,9 +126,8 @@ def test_target_copied_each_time_env_steps_crosses_the_period():
         )
 
     synced = []
-    for env_steps in range(4, 40, 4):  # 4 envs per vector step
-        agent.act(batch.obs[:1].numpy(), env_steps=env_steps, explore=True)
-        agent.update(batch)
+    for updates, env_steps in enumerate(range(4, 40, 4)):  # 4 envs per vector step
+        agent.update(batch, updates=updates, env_steps=env_steps)
         synced.append(target_matches())
     assert synced == [False, True, False, True, False, True, False, True, False]  # at 8, 16, 24, 32
 
@@ -143,8 +142,8 @@ def checkpoint_round_trip(state):
 def trained_agent(**overrides) -> tuple[DQN, Batch]:
     agent = make_agent(learning_rate=1e-3, **overrides)
     batch = random_batch()
-    for _ in range(3):
-        agent.update(batch)
+    for updates in range(3):
+        agent.update(batch, updates=updates, env_steps=0)
     return agent, batch
 
 
@@ -186,7 +185,7 @@ def test_fire_is_the_paper_hybrid_and_keeps_adam():
 def test_fire_linear_orthogonalize_and_reset_optimizer():
     agent, batch = trained_agent()
     before = params(agent.q_network)
-    agent.reinit("fire", {"linear": "orthogonalize", "reset_optimizer": True}, batch)
+    agent.reinit("fire", {"reset_linear": False, "reset_optimizer": True}, batch)
     after = params(agent.q_network)
     assert not torch.equal(after["head.0.weight"], before["head.0.weight"])
     assert not torch.equal(after["head.0.weight"], agent.init_snapshot["head.0.weight"])
@@ -225,7 +224,7 @@ def test_plasticity_injection_keeps_outputs_and_builds_fresh_adam():
     torch.testing.assert_close(agent.target_q_network(batch.obs), q_before)
     assert sum(p.numel() for p in agent.q_network.parameters() if p.requires_grad) == trainable_before
     assert agent.optimizer.state == {}
-    agent.update(batch)  # trains the encoder and the new head
+    agent.update(batch, updates=3, env_steps=0)  # trains the encoder and the new head
     with pytest.raises(ValueError, match="already"):
         agent.reinit("pi", {}, batch)
     restored = make_agent()
@@ -241,20 +240,38 @@ def test_redo_recycles_dormant_units():
     assert_target_synced(agent)
 
 
+def test_redo_redraws_units_from_the_networks_own_init():
+    # Sokar et al. 2023: recycled units come from the network's initial distribution (Xavier-uniform, zero
+    # bias here), not torch's default Linear/Conv init (fc std 0.0103, biases +-0.018).
+    agent, batch = trained_agent()
+    with torch.no_grad():
+        agent.q_network.head[0].bias.fill_(-1.0)  # every fc unit dead: all 512 are recycled
+    before = params(agent.q_network)
+    agent.reinit("redo", {}, batch)
+    after = params(agent.q_network)
+    weight, bias = after["head.0.weight"], after["head.0.bias"]
+    assert not torch.equal(weight, before["head.0.weight"]) and torch.equal(bias, torch.zeros(512))
+    xavier_std = np.sqrt(2 / (3136 + 512))  # 0.0234
+    assert weight.std().item() == pytest.approx(xavier_std, rel=0.02)
+    assert torch.equal(after["head.2.weight"], torch.zeros_like(after["head.2.weight"]))  # outgoing zeroed
+
+
 def test_bad_reinit_method_and_option_are_named():
     agent, batch = trained_agent()
-    with pytest.raises(ValueError, match="method='dash'"):
+    with pytest.raises(ValueError, match="reinit.name='dash' is unknown; allowed: none, fire, reset"):
         agent.reinit("dash", {}, batch)
-    with pytest.raises(ValueError, match="shrinkage"):
+    with pytest.raises(ValueError, match="reinit.shrinkage is unknown; allowed: "):
         agent.reinit("snp", {"shrinkage": 0.5}, batch)
-    with pytest.raises(ValueError, match="linear='keep'"):
-        agent.reinit("fire", {"linear": "keep"}, batch)
+    with pytest.raises(ValueError, match="reinit.reset_linear='keep' is not allowed; allowed: bool | null"):
+        agent.reinit("fire", {"reset_linear": "keep"}, batch)
+    with pytest.raises(ValueError, match="reinit.reset_temperature=True: agent=dqn has nothing"):
+        agent.reinit("fire", {"reset_temperature": True}, batch)
 
 
 def test_unknown_config_key_is_named():
-    with pytest.raises(ValueError, match="learning_rat"):
+    with pytest.raises(ValueError, match="agent.learning_rat is unknown; allowed: learning_rate, "):
         make_agent(learning_rat=1e-3)
-    with pytest.raises(ValueError, match="loss="):
+    with pytest.raises(ValueError, match="agent.loss='l1' is not allowed; allowed: huber | mse"):
         make_agent(loss="l1")
 
 
@@ -264,12 +281,24 @@ def test_state_dict_resumes_exactly():
     restored = make_agent(learning_rate=1e-3)
     restored.load_state_dict(checkpoint_round_trip(agent.state_dict()))
     for a in (agent, restored):
-        a.update(batch)
+        a.update(batch, updates=3, env_steps=100)
     torch.testing.assert_close(restored.q_network(batch.obs), agent.q_network(batch.obs))
     obs = batch.obs.numpy()
     np.testing.assert_array_equal(
         restored.act(obs, env_steps=200, explore=True), agent.act(obs, env_steps=200, explore=True)
     )
+
+
+def test_state_is_declared_once_and_old_checkpoints_load():
+    agent, batch = trained_agent()
+    state = checkpoint_round_trip(agent.state_dict())
+    assert list(state) == list(DQN.STATE)
+    old = {**state, "updates": 3, "env_steps": 100}  # what checkpoints held before update() took counters
+    restored = make_agent()
+    restored.load_state_dict(old)
+    torch.testing.assert_close(restored.q_network(batch.obs), agent.q_network(batch.obs))
+    with pytest.raises(ValueError, match=r"DQN checkpoint: unknown keys \['rng2'\], missing keys \['rng'\]"):
+        make_agent().load_state_dict({**{k: v for k, v in state.items() if k != "rng"}, "rng2": 0})
 
 
 def test_diagnostics_are_plasticity_tags():
@@ -300,10 +329,10 @@ def test_cpu_speed_layout_and_fused_adam_give_the_plain_update():
     plain.load_state_dict(agent.q_network.state_dict())
     plain_target = QNetwork(4)
     plain_target.load_state_dict(agent.target_q_network.state_dict())
-    optimizer = torch.optim.Adam(plain.parameters(), lr=agent.cfg["learning_rate"], eps=agent.cfg["adam_eps"],
+    optimizer = torch.optim.Adam(plain.parameters(), lr=agent.cfg.learning_rate, eps=agent.cfg.adam_eps,
                                  foreach=True)
     batch = random_batch()
-    agent.update(batch)
+    agent.update(batch, updates=0, env_steps=0)
     with torch.no_grad():
         target = batch.rewards.sign() + batch.discounts * plain_target(batch.next_obs).max(dim=1).values
     q = plain(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)

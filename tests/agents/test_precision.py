@@ -1,5 +1,7 @@
 """precision=bf16: encoders compute in bf16 during updates only; heads, losses, weights and acting stay fp32."""
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -69,7 +71,7 @@ def test_bf16_update_runs_hidden_layers_in_bf16_and_heads_in_fp32(make):
     agent = make("bf16")
     batch = random_batch(64) if isinstance(agent, SAC) else atari_batch(8)
     dtypes = output_dtypes(agent.networks if isinstance(agent, SAC) else {"q": agent.q_network},
-                           lambda: agent.update(batch))
+                           lambda: agent.update(batch, updates=0, env_steps=0))
     heads = {name for name in dtypes if isinstance(dict(_modules(agent))[name], OutputLinear)}
     assert heads and all(dtypes[name] == {torch.float32} for name in heads), dtypes
     hidden = set(dtypes) - heads
@@ -84,7 +86,7 @@ def test_acting_never_autocasts(make):
     obs = np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32) if isinstance(agent, SAC) else \
         np.random.default_rng(0).integers(0, 256, (2, 4, 84, 84), dtype=np.uint8)
     if isinstance(agent, DQN):
-        agent.cfg["epsilon_start"] = 0.0  # greedy, so the network runs
+        agent.cfg = dataclasses.replace(agent.cfg, epsilon_start=0.0)  # greedy, so the network runs
     dtypes = output_dtypes(_networks(agent), lambda: agent.act(obs, env_steps=0, explore=True))
     assert dtypes and all(d == {torch.float32} for d in dtypes.values()), dtypes
 
@@ -98,9 +100,9 @@ def test_bf16_update_matches_fp32_to_bf16_accuracy(make):
     initial = {name: p.detach().clone() for name, p in _params(fp32)}
     batch = random_batch(64) if isinstance(fp32, SAC) else atari_batch(8)
     torch.manual_seed(1)
-    metrics_32 = fp32.update(batch)
+    metrics_32 = fp32.update(batch, updates=0, env_steps=0)
     torch.manual_seed(1)
-    metrics_16 = bf16.update(batch)
+    metrics_16 = bf16.update(batch, updates=0, env_steps=0)
     for tag, value in metrics_32.items():
         torch.testing.assert_close(metrics_16[tag], value, rtol=3e-2, atol=1e-3, msg=tag)
     step_32 = torch.cat([(p - initial[name]).flatten() for name, p in _params(fp32)])

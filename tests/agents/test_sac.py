@@ -11,8 +11,9 @@ from scipy import stats
 from torch import nn
 
 import fire
+import fire.registry
 from agents.networks import Actor, RunningMeanStd
-from agents.sac import HEADS, REINIT_METHODS, SAC
+from agents.sac import HEADS, SAC
 from loop.config import compose
 from replay.base import Batch
 
@@ -143,7 +144,7 @@ def test_update_returns_detached_scalars_and_moves_every_learner():
     agent = make_agent()
     before = {k: v.clone() for k, v in agent.state_dict()["critic"].items()}
     actor_before = [p.clone() for p in agent.actor.parameters()]
-    metrics = agent.update(random_batch())
+    metrics = agent.update(random_batch(), updates=0, env_steps=0)
     assert set(metrics) == {"losses/critic", "losses/q1_values", "losses/q2_values", "losses/actor", "losses/alpha",
                             "losses/alpha_loss", "losses/entropy"}
     assert all(v.ndim == 0 and not v.requires_grad for v in metrics.values())
@@ -156,21 +157,21 @@ def test_policy_frequency_delays_the_actor_and_compensates():
     agent = make_agent(policy_frequency=2)
     batch = random_batch()
     steps = []
-    for _ in range(4):
+    for updates in range(4):
         step = agent.actor_optimizer.state[agent.actor.mean.weight].get("step", torch.tensor(0.0)).clone()
-        agent.update(batch)
+        agent.update(batch, updates=updates, env_steps=0)
         steps.append(int(agent.actor_optimizer.state[agent.actor.mean.weight]["step"] - step))
     assert steps == [2, 0, 2, 0]
 
 
 def test_actor_first_steps_the_actor_before_the_critic_target_is_computed():
     agent = make_agent(*TINY_SIMBA)
-    assert agent.cfg["actor_first"]
+    assert agent.cfg.actor_first
     order = []
     critic_step, actor_steps = agent._critic_step, agent._actor_and_temperature_steps
     agent._critic_step = lambda *a: order.append("critic") or critic_step(*a)
     agent._actor_and_temperature_steps = lambda *a: order.append("actor") or actor_steps(*a)
-    agent.update(random_batch())
+    agent.update(random_batch(), updates=0, env_steps=0)
     assert order == ["actor", "critic"]
 
 
@@ -216,7 +217,7 @@ def trained(*overrides, updates=3) -> SAC:
     agent = make_agent(*overrides)
     agent.observe(np.random.default_rng(0).normal(size=(8, 3)))
     for i in range(updates):
-        agent.update(random_batch(seed=i))
+        agent.update(random_batch(seed=i), updates=i, env_steps=0)
     return agent
 
 
@@ -226,7 +227,7 @@ def targets_equal_critic(agent):
 
 
 @pytest.mark.parametrize("net", [TINY, TINY_SIMBA])
-@pytest.mark.parametrize("method", REINIT_METHODS)
+@pytest.mark.parametrize("method", fire.registry.supported(SAC.PROVIDES))
 def test_reinit_defaults_sync_targets_reset_optimisers_and_temperature_keep_normaliser(net, method):
     agent = trained(*net)
     normalizer = {k: v.clone() for k, v in agent.obs_normalizer.state_dict().items()}
@@ -235,10 +236,10 @@ def test_reinit_defaults_sync_targets_reset_optimisers_and_temperature_keep_norm
     assert all(isinstance(r, fire.Report) for r in reports.values())
     assert targets_equal_critic(agent)
     assert not agent.actor_optimizer.state and not agent.critic_optimizer.state
-    assert agent.alpha.item() == pytest.approx(agent.cfg["initial_temperature"])
+    assert agent.alpha.item() == pytest.approx(agent.cfg.initial_temperature)
     assert not agent.temperature_optimizer.state
     assert all(torch.equal(v, normalizer[k]) for k, v in agent.obs_normalizer.state_dict().items())
-    agent.update(random_batch())  # the fresh optimisers drive the same parameter tensors
+    agent.update(random_batch(), updates=3, env_steps=0)  # the fresh optimisers drive the same parameter tensors
 
 
 def test_reinit_can_keep_optimiser_state_and_temperature():
@@ -265,7 +266,7 @@ def test_fire_orthogonalises_square_weights_and_keeps_biases_and_layernorms():
     biases = {k: v.clone() for k, v in agent.critic.state_dict().items() if not k.endswith("weight")}
     norm = {k: v.clone() for k, v in agent.critic.state_dict().items() if ".norm." in k}
     assert norm
-    agent.reinit("fire", {"method": "svd"}, random_batch())
+    agent.reinit("fire", {"polar": "svd"}, random_batch())
     state = agent.critic.state_dict()
     assert all(torch.equal(state[k], v) for k, v in biases.items())  # LayerNorm weights are among them
     W = agent.critic.members[0].encoder[1].fc1.weight  # 32x8, tall: W^T W = (32/8) I
@@ -277,18 +278,19 @@ def test_head_reset_touches_only_the_heads():
     before = {net: {k: v.clone() for k, v in m.state_dict().items()} for net, m in agent.networks.items()}
     reports = agent.reinit("head_reset", {}, random_batch())
     changed = {f"{net}.{p.name}" for net, r in reports.items() for p in r.layers}
-    assert changed == {f"{head}.{kind}" for head in HEADS for kind in ("weight", "bias")}
+    assert changed == {f"{net}.{head}.{kind}" for net, heads in HEADS.items() for head in heads
+                       for kind in ("weight", "bias")}
     assert torch.equal(agent.actor.encoder[0].weight, before["actor"]["encoder.0.weight"])
     only = agent.reinit("head_reset", {"layers": ["critic.members.1.head"]}, random_batch())
     assert list(only) == ["critic"]
 
 
 @pytest.mark.parametrize(("method", "options", "message"), [
-    ("redo", {}, r"method='redo'; allowed: \('fire', 'reset', 'snp', 'head_reset'\)"),
-    ("pi", {}, "method='pi'"),
-    ("fire", {"linear": "reset"}, "linear='reset' is a DQN option"),
-    ("fire", {"shrink": 0.5}, r"unknown option\(s\) \['shrink'\]"),
-    ("head_reset", {"layers": ["mean"]}, "layers entry 'mean' must be <network>.<module>"),
+    ("redo", {}, "reinit='redo' is not available for agent=sac; allowed: none, fire, reset, snp, head_reset "),
+    ("pi", {}, "reinit='pi' is not available for agent=sac"),
+    ("fire", {"linear": "reset"}, "reinit.linear is unknown; allowed: reset_optimizer, "),
+    ("fire", {"shrink": 0.5}, "reinit.shrink is unknown"),
+    ("head_reset", {"layers": ["mean"]}, "reinit.layers entry 'mean' must be <network>.<module>"),
 ])
 def test_reinit_rejects_what_it_does_not_support(method, options, message):
     with pytest.raises(ValueError, match=message):
@@ -309,7 +311,7 @@ def test_diagnostics_are_finite_plasticity_scalars_for_both_presets():
 def test_state_dict_round_trip_is_exact(net):
     agent = trained(*net)
     agent.reinit("fire", {"reset_optimizer": False}, random_batch())  # non-trivial snapshots and state
-    agent.update(random_batch(seed=7))
+    agent.update(random_batch(seed=7), updates=3, env_steps=0)
     buffer = io.BytesIO()
     torch.save(agent.state_dict(), buffer)
     buffer.seek(0)
@@ -318,20 +320,22 @@ def test_state_dict_round_trip_is_exact(net):
     for a in (agent, restored):
         torch.manual_seed(5)
         a.observe(np.ones((2, 3)))
-        a.metrics = a.update(random_batch(seed=8))
+        a.metrics = a.update(random_batch(seed=8), updates=4, env_steps=0)
     for key in agent.metrics:
         assert torch.equal(agent.metrics[key], restored.metrics[key]), key
     for name in ("actor", "critic", "target_critic", "obs_normalizer"):
         for k, v in getattr(agent, name).state_dict().items():
             assert torch.equal(v, getattr(restored, name).state_dict()[k]), (name, k)
-    assert torch.equal(agent.log_alpha, restored.log_alpha) and agent.updates == restored.updates
+    assert torch.equal(agent.log_alpha, restored.log_alpha)
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ({"target_entropy": "high"}, "target_entropy='high'; allowed: auto"),
-    ({"lr": 1.0}, r"unknown config key\(s\) \['lr'\]"),
-    ({"net": {"kind": "resnet"}}, "agent.net.kind='resnet'; allowed"),
-    ({"tau": 0.0}, r"tau=0.0 must lie in \(0, 1\]"),
+    ({"target_entropy": "high"}, "agent.target_entropy='high' is not allowed; allowed: auto | float"),
+    ({"lr": 1.0}, "agent.lr is unknown; allowed: actor_lr, "),
+    ({"net": {"kind": "resnet"}}, "agent.net.kind='resnet' is unknown; allowed: mlp, simba"),
+    ({"tau": 0.0}, r"agent.tau=0.0 must be a number in \(0.0, 1.0\]"),
+    ({"actor_lr": -1e-3}, r"agent.actor_lr=-0.001 must be a number > 0.0"),
+    ({"policy_frequency": 1.5}, "agent.policy_frequency=1.5 is not allowed; allowed: int"),
 ])
 def test_bad_config_is_one_line_naming_the_key(override, message):
     with pytest.raises(ValueError, match=message):
@@ -345,7 +349,7 @@ def test_runs_on_cuda():
     batch = Batch(*(t.cuda() for t in (random_batch().obs, random_batch().actions, random_batch().rewards,
                                        random_batch().next_obs, random_batch().discounts)))
     agent.observe(np.zeros((1, 3), np.float32))
-    assert all(v.is_cuda for v in agent.update(batch).values())
+    assert all(v.is_cuda for v in agent.update(batch, updates=0, env_steps=0).values())
     agent.reinit("fire", {}, batch)
     assert agent.act(np.zeros((2, 3), np.float32), env_steps=0, explore=True).shape == (2, 1)
 

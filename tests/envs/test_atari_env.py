@@ -101,6 +101,7 @@ def test_fire_paper_preset_matches_the_paper_wrappers():
     kw = cfg.kwargs
     assert (kw.noop_max, kw.episodic_life, kw.fire_reset, kw.full_action_space) == (0, False, False, False)
     assert (kw.repeat_action_probability, kw.sticky_actions_at) == (0.25, "agent_step")
+    assert kw.frame_stack_start == "repeat"  # gymnasium's FrameStack repeats an episode's first frame
     assert cfg.max_episode_steps == 100_000 and kw.frame_skip == 4 and cfg.action_repeat == 1
 
 

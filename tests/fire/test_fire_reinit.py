@@ -37,7 +37,7 @@ def test_linear_default_is_scaled_newton_schulz(d_out, d_in):
 def test_linear_svd_is_scaled_polar_factor(d_out, d_in):
     layer = seeded(nn.Linear(d_in, d_out), seed=1)
     W = layer.weight.detach().clone()
-    fire_(layer, method="svd")
+    fire_(layer, polar="svd")
     expected = math.sqrt(d_out / d_in) * svd_polar64(W)
     torch.testing.assert_close(layer.weight.double(), expected, atol=1e-5, rtol=0)
 
@@ -61,7 +61,7 @@ def per_tap_reference(W: torch.Tensor, divisor_power: float) -> torch.Tensor:
 def test_conv_svd_matches_official_per_tap_formula(conv, conv_scale, power):
     conv = seeded(conv, seed=7)
     W = conv.weight.detach().clone()
-    fire_(conv, method="svd", conv_scale=conv_scale)
+    fire_(conv, polar="svd", conv_scale=conv_scale)
     torch.testing.assert_close(conv.weight.double(), per_tap_reference(W, power), atol=1e-5, rtol=0)
 
 
@@ -79,14 +79,14 @@ def test_batched_taps_equal_a_per_tap_newton_schulz_loop():
 def test_nature_cnn_first_conv_norm_after_official_fire():
     """Spec 1.4 table: conv1 (32<-4, 8x8) ends with ||W||_F = sqrt(64 taps * 4 cols * 32/4) / 64 = 0.71."""
     conv = nn.Conv2d(4, 32, 8, stride=4)
-    fire_(conv, method="svd")
+    fire_(conv, polar="svd")
     assert float(conv.weight.detach().norm()) == pytest.approx(math.sqrt(0.5), rel=1e-5)
 
 
 def test_grouped_conv_orthogonalises_each_group_block():
     conv = seeded(nn.Conv2d(4, 4, 3, groups=4), seed=9)  # depthwise: every tap is a 1x1 matrix
     W = conv.weight.detach().clone()
-    fire_(conv, method="svd")
+    fire_(conv, polar="svd")
     torch.testing.assert_close(conv.weight, torch.sign(W) / 9)
 
 
@@ -142,7 +142,7 @@ def test_tied_parameter_is_transformed_once():
     twin.weight = emb.weight  # a second module on the same Parameter
     model = nn.ModuleDict({"wte": emb, "lm_head": head, "twin": twin})
     W = emb.weight.detach().clone()
-    report = fire_(model, method="svd")
+    report = fire_(model, polar="svd")
     torch.testing.assert_close(emb.weight.double(), math.sqrt(50 / 8) * svd_polar64(W), atol=1e-5, rtol=0)
     assert [layer.name for layer in report.layers] == ["lm_head.weight"]
     assert "twin.weight" in report.layers[0].action
@@ -190,7 +190,7 @@ def test_include_and_exclude_select_layers(include, exclude, expected):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"method": "qr"}, "method"),
+        ({"polar": "qr"}, "polar"),
         ({"conv_scale": "fan_in"}, "conv_scale"),
         ({"iterations": 0}, "iterations"),
         ({"include": [3]}, "include"),
@@ -206,7 +206,7 @@ def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
 def test_report_fields_and_procrustes_sfe():
     layer = seeded(nn.Linear(24, 24), seed=12)
     W = layer.weight.detach().double().clone()
-    report = fire_(layer, method="svd")
+    report = fire_(layer, polar="svd")
     (entry,) = report.layers
     sigma = torch.linalg.svdvals(W)
     assert entry.name == "weight" and entry.shape == (24, 24)
@@ -228,7 +228,7 @@ def test_square_layer_fire_sfe_is_within_tolerance_of_the_procrustes_optimum():
 
 def test_bfloat16_weights_are_computed_in_float32_and_stored_back():
     layer = seeded(nn.Linear(16, 32), seed=14).to(torch.bfloat16)
-    fire_(layer, method="svd")
+    fire_(layer, polar="svd")
     assert layer.weight.dtype == torch.bfloat16
     sigma = torch.linalg.svdvals(layer.weight.float()) / math.sqrt(2)
     assert torch.allclose(sigma, torch.ones(16), atol=2e-2)

@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+import fire
+import fire.registry
+from agents.base import AgentBase
 from replay.base import Batch
 
 
-class CountingAgent:
-    """Acts at random (seeded through torch), learns nothing, records when it was updated and reinitialised."""
+@dataclass(frozen=True)
+class CountingConfig:
+    pass
 
-    REINIT_METHODS = ("fire", "reset")
 
-    def __init__(self, observation_space, action_space, device, precision="fp32", gamma=0.99, batch_size=4):
+class CountingAgent(AgentBase):
+    """Acts at random (seeded through torch), learns nothing, records its updates and interventions.
+
+    Interventions go through fire.registry like a real agent's, on one tiny Linear layer, so the typed
+    options the loop passes are the ones recorded.
+    """
+
+    CONFIG = CountingConfig
+    NETWORKS = ("layer",)
+    STATE = ("updates", "reinits", "weight", "layer", "snapshot")
+    REINIT_DEFAULTS = {"reset_optimizer": False, "reset_linear": False}
+
+    def __init__(self, observation_space, action_space, device, precision="fp32", **cfg):
+        self.config_from(cfg)
         self.device = device
         self.action_space = action_space
         self.updates = 0
-        self.reinits: list[tuple[str, int]] = []  # (method, updates done before it)
+        self.reinits: list[tuple[str, int]] = []  # (intervention, updates done before it)
+        self.options: list = []  # the typed options of each intervention
         self.weight = torch.zeros(())
+        self.layer = torch.nn.Linear(2, 2)
+        self.snapshot = fire.InitSnapshot.capture(self.layer)
 
     def act(self, obs, *, env_steps, explore):
         low, high = self.action_space.low, self.action_space.high
@@ -28,23 +49,24 @@ class CountingAgent:
     def observe(self, obs):
         pass
 
-    def update(self, batch):
+    def update(self, batch, *, updates, env_steps):
+        assert updates == self.updates, "the loop's update counter must be the agent's"
         self.updates += 1
         self.weight += batch.rewards.mean()
         return {"losses/fake": self.weight.clone()}
 
-    def reinit(self, method, options, batch):
-        self.reinits.append((method, self.updates))
-        return {}
+    def reinit(self, name, options, batch):
+        self.reinits.append((name, self.updates))
+        return super().reinit(name, options, batch)
+
+    def intervention_networks(self, batch):
+        return [fire.registry.Network("layer", self.layer, self.snapshot)]
+
+    def after_intervention(self, options, *, replaced_modules):
+        self.options.append(options)
 
     def diagnostics(self, batch):
         return {"plasticity/fake": 0.0}
-
-    def state_dict(self):
-        return {"updates": self.updates, "reinits": list(self.reinits), "weight": self.weight.clone()}
-
-    def load_state_dict(self, state):
-        self.updates, self.reinits, self.weight = state["updates"], list(state["reinits"]), state["weight"].clone()
 
 
 class ListReplay:

@@ -38,12 +38,12 @@ CASES = [
     ({"env.action_repeat": 1.5}, "env.action_repeat=1.5 must be an integer"),
     ({"eval.episodes": 0}, "eval.episodes=0 must be an integer >= 1"),
     ({"checkpoint.keep": 0}, "checkpoint.keep=0 must be an integer >= 1"),
-    ({"agent.batch_size": True}, "agent.batch_size=True must be an integer"),
+    ({"replay.batch_size": True}, "replay.batch_size=True must be an integer"),
     ({"replay_ratio": 0}, "replay_ratio=0 must be a number > 0"),
     ({"replay_ratio": "2"}, "replay_ratio='2' must be a number > 0"),
     ({"learning_starts": 500}, "learning_starts=500 must be below total_env_steps=120"),
-    ({"replay.capacity": 2}, "replay.capacity=2 must be >= agent.batch_size=4"),
-    ({"learning_starts": 3}, "learning_starts=3 must be >= agent.batch_size * env.action_repeat = 4"),
+    ({"replay.capacity": 2}, "replay.capacity=2 must be >= replay.batch_size=4"),
+    ({"learning_starts": 3}, "learning_starts=3 must be >= replay.batch_size * env.action_repeat = 4"),
     ({"reinit.at_env_steps": [1000]}, "reinit.at_env_steps contains 1000"),
     ({"reinit.at_env_steps": [5]}, "reinit.at_env_steps contains 5"),
     ({"reinit.every_env_steps": 10}, "reinit.every_env_steps=10 must exceed learning_starts=12"),
@@ -83,3 +83,16 @@ def test_bf16_is_refused_where_the_device_would_emulate_it(monkeypatch, native):
 def test_fp32_never_asks_about_bf16(monkeypatch):
     monkeypatch.setattr("loop.config.native_bf16", lambda device: pytest.fail("fp32 runs need no bf16 check"))
     validate(valid_cfg(precision="fp32"))
+
+
+def test_saved_configs_from_before_the_registry_are_read_in_todays_keys():
+    from loop.config import compose, upgrade_saved_config
+
+    today = compose("agent=dqn", "env=atari", "reinit=fire", "reinit.polar=svd", "reinit.reset_linear=false",
+                    "reinit.at_env_steps=[600000]")
+    old = {**today, "agent": {**today["agent"], "gamma": 0.99, "batch_size": 32},
+           "replay": {k: v for k, v in today["replay"].items() if k not in ("gamma", "batch_size")},
+           "reinit": {**{k: v for k, v in today["reinit"].items() if k not in ("polar", "reset_linear")},
+                      "method": "svd", "linear": "orthogonalize"}}
+    assert upgrade_saved_config(old) == today
+    assert upgrade_saved_config(today) == today

@@ -35,7 +35,7 @@ TINY_RUN = (
     "checkpoint.every_env_steps=40", "checkpoint.keep=2",
 )
 # SVD polar factors: exact and quick on a busy CPU; which polar method FIRE uses is beside the point here.
-FIRE_ACROSS_THE_STOP = ("reinit=fire", "reinit.method=svd", "reinit.at_env_steps=[70,130]")
+FIRE_ACROSS_THE_STOP = ("reinit=fire", "reinit.polar=svd", "reinit.at_env_steps=[70,130]")
 REPO = Path(__file__).resolve().parents[2]
 
 

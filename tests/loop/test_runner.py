@@ -26,12 +26,12 @@ def make_cfg(**overrides):
     cfg = {
         "seed": 3, "device": "cpu", "precision": "fp32", "total_env_steps": 120, "learning_starts": 12,
         "replay_ratio": 0.5,
-        "agent": {"name": "counting", "gamma": 0.9, "batch_size": 4},
+        "agent": {"name": "counting"},
         "env": {"name": "pendulum", "id": "Pendulum-v1", "suite": "gymnasium", "num_envs": 1,
                 "vectorization": "sync", "action_repeat": 1, "eval_num_envs": 1, "max_episode_steps": 25,
                 "kwargs": {}},
         "reinit": {"name": "fire", "every_env_steps": None, "at_env_steps": [], "on_load": True},
-        "replay": {"kind": "uniform", "capacity": 1000, "n_step": 1},
+        "replay": {"kind": "uniform", "capacity": 1000, "n_step": 1, "gamma": 0.9, "batch_size": 4},
         "eval": {"every_env_steps": 60, "episodes": 2, "max_env_steps": None},
         "diagnostics": {"every_updates": 10},
         "log": {"every_env_steps": 20},
@@ -192,8 +192,8 @@ def test_nan_loss_stops_with_named_metric_and_keeps_good_checkpoint(tmp_path):
     trainer = Trainer(cfg, tmp_path)
     update = trainer.agent.update
 
-    def update_poisoned(batch):
-        metrics = dict(update(batch))
+    def update_poisoned(batch, **counters):
+        metrics = dict(update(batch, **counters))
         if trainer.env_steps > 30:
             metrics["losses/fake"] = torch.tensor(float("nan"))
         return metrics
@@ -241,3 +241,14 @@ def test_warm_up_actions_are_the_uniform_draws_of_the_loop_generator():
     assert actions.dtype == np.float32 and actions.shape == (1000, 3)
     np.testing.assert_array_equal(actions, expected)
     assert all(space.contains(a) for a in actions)
+
+
+def test_the_users_intervention_options_reach_the_agent_typed(tmp_path):
+    cfg = make_cfg(**{"reinit.at_env_steps": [40], "reinit.iterations": 3, "reinit.polar": "svd",
+                      "reinit.reset_optimizer": None})
+    trainer = Trainer(cfg, tmp_path)
+    trainer.run()
+    (options,) = trainer.agent.options
+    # The user's values, and the agent's default for the null one.
+    assert (type(options).__name__, options.iterations, options.polar, options.reset_optimizer) == (
+        "FireOptions", 3, "svd", False)

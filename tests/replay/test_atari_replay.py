@@ -12,13 +12,14 @@ from replay.atari import AtariReplay, pack_array, unpack_into
 STACK, H = 4, 84
 
 
-def rollout(num_envs: int, steps: int, seed: int = 0):
+def rollout(num_envs: int, steps: int, seed: int = 0, frame_stack_start: str = "zeros"):
     """A real ALE rollout with life losses (terminations) and time limits (truncations).
 
     Returns the per-step arrays the loop would hand to the replay: next_obs is final_obs at episode ends.
     """
     env = make_atari_vector(
-        "breakout", num_envs, seed, episodic_life=True, fire_reset=True, noop_max=10, max_episode_frames=240
+        "breakout", num_envs, seed, episodic_life=True, fire_reset=True, noop_max=10, max_episode_frames=240,
+        frame_stack_start=frame_stack_start,
     )
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
@@ -68,6 +69,24 @@ def test_stacks_equal_the_env_observations(ale_steps, capacity):
         assert batch.actions[i].item() == actions[e]
         assert batch.rewards[i].item() == rewards[e]
         assert batch.discounts[i].item() == pytest.approx(0.9 * (1 - terminations[e]))
+
+
+def test_repeated_first_frame_stacks_equal_the_env_observations():
+    steps = rollout(num_envs=2, steps=150, frame_stack_start="repeat")
+    first_obs = steps[0][0]
+    assert all((first_obs[:, i] == first_obs[:, -1]).all() for i in range(STACK))  # the paper's FrameStack
+    assert first_obs[:, -1].any()
+    replay = AtariReplay(2 * 200, 2, gamma=0.9, frame_stack_start="repeat")
+    fill(replay, steps)
+    env, first = sampleable(replay)
+    batch = replay.batch_at(env, first)
+    starts = 0
+    for i, (e, t) in enumerate(zip(env, first, strict=True)):
+        obs, next_obs = steps[t][0][e], steps[t][3][e]
+        np.testing.assert_array_equal(batch.obs[i].numpy(), obs, err_msg=f"obs env {e} step {t}")
+        np.testing.assert_array_equal(batch.next_obs[i].numpy(), next_obs, err_msg=f"next {e} {t}")
+        starts += bool((obs[0] == obs[1]).all() and obs[0].any())
+    assert starts >= 4, "the rollout must start several (life-)episodes"
 
 
 def test_sample_shapes_dtypes_and_only_sampleable(ale_steps):
