@@ -9,7 +9,7 @@ whatever its shape; see fire.dfi. Three lines:
     >>> model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
     >>> report = fire.fire_(model)
     >>> print(report)  # doctest: +ELLIPSIS
-    fire[newton_schulz]: 2 parameters changed
+    fire[newton_schulz]: 2 parameters changed (dfi: deviation from FIRE's target isometry, ~0 after FIRE)
     parameter  shape  action  sfe ...
 
 A toy ResNet: every Conv and Linear weight is orthogonalised (the authors' vision setting); BatchNorm

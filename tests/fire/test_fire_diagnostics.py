@@ -91,7 +91,7 @@ def test_dfi_is_zero_at_the_isometry_fire_targets():
 @pytest.mark.parametrize("conv_scale", ["official", "rms"])
 def test_an_exact_fire_leaves_zero_dfi(shape, conv_scale):
     layer = nn.Linear(*shape) if len(shape) == 2 else nn.Conv2d(*shape[:3], groups=(shape[3:] or [1])[0])
-    report = fire_(layer, method="svd", conv_scale=conv_scale)
+    report = fire_(layer, polar="svd", conv_scale=conv_scale)
     (entry,) = report.layers
     assert entry.dfi_before > 1e-3 and entry.dfi_after == pytest.approx(0.0, abs=1e-9)
     groups = getattr(layer, "groups", 1)
