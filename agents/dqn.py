@@ -1,4 +1,4 @@
-"""DQN: a Nature-CNN Q-network, a hard-copied target network, epsilon-greedy acting, one TD update per call."""
+"""DQN: a Nature-CNN or MinAtar Q-network, a hard-copied target network, epsilon-greedy acting, TD updates."""
 
 from __future__ import annotations
 
@@ -15,24 +15,32 @@ from torch import nn
 
 import fire
 import fire.registry
+from agents import minatar_net, nature_cnn
 from agents.base import AgentBase
-from agents.nature_cnn import QNetwork, init_layer
 from agents.optim import fused_adam_supported
 from agents.precision import check_precision, update_autocast
 from fire.options import option
 from replay.base import Batch
 
+# agent.net -> (Q-network class, the layer initialisation ReDo re-draws from)
+NETWORKS = {"nature": (nature_cnn.QNetwork, nature_cnn.init_layer),
+            "minatar": (minatar_net.MinAtarQNetwork, minatar_net.init_layer)}
 
 @dataclass(frozen=True)
 class DQNConfig:
     """agent.* keys of agent=dqn (configs/agent/dqn.yaml holds the values). Steps are the loop's env_steps."""
 
-    learning_rate: float = option(doc="Adam learning rate", gt=0.0)
+    learning_rate: float = option(doc="learning rate", gt=0.0)
     adam_eps: float = option(doc="Adam epsilon", gt=0.0)
+    net: Literal["nature", "minatar"] = option(doc="Q-network: nature (Nature CNN, 84x84 frame stacks) or minatar "
+                                               "(Young & Tian 2019: 3x3 conv of 16, hidden_dim units)")
+    optimizer: Literal["adam", "rmsprop"] = option(doc="adam, or rmsprop (centered, as in the MinAtar paper's code)")
+    rmsprop_alpha: float = option(doc="RMSProp gradient and squared-gradient momentum", gt=0.0, lt=1.0)
+    rmsprop_eps: float = option(doc="RMSProp minimum squared gradient", gt=0.0)
     loss: Literal["huber", "mse"] = option(doc="TD loss: huber (smooth L1, delta 1) or mse")
     double_dqn: bool = option(doc="the online net picks the next action, the target net values it")
     dueling: bool = option(doc="Q = V + A - mean(A) head")
-    hidden_dim: int = option(doc="width of the Linear layer after the Nature CNN", ge=1)
+    hidden_dim: int = option(doc="width of the Linear layer after the conv encoder", ge=1)
     max_grad_norm: float | None = option(doc="clip the gradient's global L2 norm; null = no clipping", gt=0.0)
     clip_rewards: bool = option(doc="sign(r) in the TD target (raw scores are still logged); use with n_step 1")
     target_update_env_steps: int = option(doc="hard copy online -> target each time env_steps crosses a multiple",
@@ -85,11 +93,12 @@ class DQN(AgentBase):
         # NHWC conv weights on CPU: oneDNN's channels-last kernels make an update ~1.3x faster there
         # (bench/dqn_speed.py); values are the same, only the layout of the weights differs.
         layout = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        self.q_network = QNetwork(self.num_actions, observation_space.shape[0], cfg.hidden_dim, cfg.dueling).to(
-                                  self.device, memory_format=layout)
+        network, self.init_layer = NETWORKS[cfg.net]
+        self.q_network = network(self.num_actions, observation_space.shape[0], cfg.hidden_dim, cfg.dueling).to(
+                                 self.device, memory_format=layout)
         self.init_snapshot = fire.InitSnapshot.capture(self.q_network)
-        self.target_q_network = QNetwork(self.num_actions, observation_space.shape[0], cfg.hidden_dim,
-                                         cfg.dueling).to(self.device, memory_format=layout)
+        self.target_q_network = network(self.num_actions, observation_space.shape[0], cfg.hidden_dim,
+                                        cfg.dueling).to(self.device, memory_format=layout)
         self.target_q_network.requires_grad_(False)
         self._sync_target()
         self.optimizer = self._make_optimizer()
@@ -98,8 +107,13 @@ class DQN(AgentBase):
         self.target_synced_at_env_steps = 0
         self.plasticity_injected = False
 
-    def _make_optimizer(self) -> torch.optim.Adam:
+    def _make_optimizer(self) -> torch.optim.Optimizer:
         trainable = [p for p in self.q_network.parameters() if p.requires_grad]
+        if self.cfg.optimizer == "rmsprop":
+            # Centered RMSProp as in the MinAtar code: torch's alpha is both the gradient and the
+            # squared-gradient momentum (0.95 each there), eps the minimum squared gradient term.
+            return torch.optim.RMSprop(trainable, lr=self.cfg.learning_rate, alpha=self.cfg.rmsprop_alpha,
+                                       eps=self.cfg.rmsprop_eps, centered=True)
         # One fused kernel instead of a chain of foreach ops: the same Adam, ~1.1x faster updates on CPU.
         return torch.optim.Adam(trainable, lr=self.cfg.learning_rate, eps=self.cfg.adam_eps,
                                 fused=fused_adam_supported(self.device))
@@ -171,7 +185,7 @@ class DQN(AgentBase):
     def intervention_networks(self, batch: Batch | None) -> list[fire.registry.Network]:
         return [fire.registry.Network("q_network", self.q_network, self.init_snapshot, heads=("head",),
                                       optimizer=self.optimizer, inputs=None if batch is None else (batch.obs,),
-                                      init_layer=init_layer)]
+                                      init_layer=self.init_layer)]
 
     def after_intervention(self, options: fire.registry.Options, *, replaced_modules: bool) -> None:
         """Injected heads are new tensors: a fresh Adam, and the target rebuilt to the same structure."""

@@ -11,7 +11,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from envs.snapshot import Checkpointable
 from envs.wrappers import ActionRepeat
 
-SUITES = ("gymnasium", "atari")
+SUITES = ("gymnasium", "atari", "minatar")
 VECTORIZATIONS = ("sync", "async")
 
 
@@ -37,7 +37,11 @@ def make_vector(cfg: Mapping[str, Any], *, num_envs: int) -> gym.vector.VectorEn
 
         return make_atari_vector(cfg["game"], num_envs, max_episode_steps=cfg.get("max_episode_steps"),
                                  vectorization=cfg.get("vectorization", "sync"), **(cfg.get("kwargs") or {}))
-    if suite != "gymnasium":
+    if suite == "minatar":
+        from envs.minatar import vector_kwargs
+
+        cfg = {**cfg, "kwargs": vector_kwargs(cfg, num_envs)}
+    elif suite != "gymnasium":
         raise ValueError(f"env.suite={suite!r} is unknown; allowed: {', '.join(SUITES)}")
     vectorization = cfg.get("vectorization", "sync")
     if vectorization not in VECTORIZATIONS:

@@ -118,6 +118,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
         start = (cfg["env"].get("kwargs") or {}).get("frame_stack_start", "zeros")
         _require(start in FRAME_STACK_STARTS,
                  f"env.kwargs.frame_stack_start={start!r} is unknown; allowed: {', '.join(FRAME_STACK_STARTS)}")
+    if cfg["env"]["suite"] == "minatar":
+        _validate_minatar(cfg)
 
     ratio = cfg["replay_ratio"]
     _require(isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio > 0,
@@ -137,6 +139,28 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _require(not (cfg.get("resume") and cfg.get("load_checkpoint")),
              "resume and load_checkpoint exclude each other: resume continues a run, "
              "load_checkpoint branches a new one")
+
+
+def _validate_minatar(cfg: Mapping[str, Any]) -> None:
+    from envs.minatar import CONTINUAL_ID, GAMES
+
+    env = cfg["env"]
+    _require(env["action_repeat"] == 1,
+             f"env.action_repeat={env['action_repeat']!r}; allowed for MinAtar: 1 (one env step is one frame)")
+    sticky = (env.get("kwargs") or {}).get("sticky_action_prob", 0.1)
+    _require(isinstance(sticky, int | float) and 0 <= sticky <= 1,
+             f"env.kwargs.sticky_action_prob={sticky!r} must be a probability in [0, 1]")
+    if env["id"] != CONTINUAL_ID:
+        _require(env.get("game") in GAMES, f"env.game={env.get('game')!r} is unknown; allowed: {', '.join(GAMES)}")
+        return
+    games = list(env.get("games") or [])
+    _require(bool(games) and all(g in GAMES for g in games),
+             f"env.games={games!r} must be a non-empty list of MinAtar games; allowed: {', '.join(GAMES)}")
+    _positive_int(cfg, "env.switch_env_steps")
+    for key in ("num_envs", "eval_num_envs"):
+        _require(env["switch_env_steps"] % env[key] == 0,
+                 f"env.switch_env_steps={env['switch_env_steps']} must be a multiple of env.{key}={env[key]} "
+                 "so that all envs switch game on the same env step")
 
 
 def upgrade_saved_config(cfg: dict[str, Any]) -> dict[str, Any]:

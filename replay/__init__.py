@@ -16,13 +16,15 @@ KINDS = ("auto", "uniform", "atari")
 def make_replay(cfg: Mapping[str, Any], observation_space: gym.Space, action_space: gym.Space, *,
                 num_envs: int, gamma: float, device: torch.device, seed: int,
                 frame_stack_start: str = "zeros") -> Replay:
-    """The replay named by cfg["kind"]; `auto` picks frame-efficient replay for stacked uint8 frames, which
-    pads a stack before an episode's start as the env does (`frame_stack_start`, env metadata)."""
+    """The replay named by cfg["kind"]; `auto` picks frame-efficient replay for stacked uint8 frames (pixels
+    0..255, not MinAtar's 0/1 object maps), which pads a stack before an episode's start as the env does
+    (`frame_stack_start`, env metadata)."""
     kind = cfg.get("kind", "auto")
     if kind not in KINDS:
         raise ValueError(f"replay.kind={kind!r} is unknown; allowed: {', '.join(KINDS)}")
     if kind == "auto":
-        stacked_frames = observation_space.dtype == "uint8" and len(observation_space.shape) == 3
+        stacked_frames = (observation_space.dtype == "uint8" and len(observation_space.shape) == 3
+                          and int(observation_space.high.max()) == 255)
         kind = "atari" if stacked_frames else "uniform"
     if kind == "atari":
         from replay.atari import AtariReplay

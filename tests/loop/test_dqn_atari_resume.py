@@ -87,13 +87,9 @@ def assert_same_state(a: object, b: object, where: str = "") -> None:
         assert a == b, where
 
 
-@pytest.mark.slow  # ~30 s per case on 2 idle cores (DQN updates on CPU), far more on a busy machine
-@pytest.mark.parametrize("reinit", [
-    pytest.param(("reinit=none",), id="no-intervention"),
-    pytest.param(FIRE_ACROSS_THE_STOP, id="fire-before-and-after-the-kill"),
-])
-def test_killed_and_resumed_dqn_run_equals_uninterrupted_run(tmp_path, reinit):
-    cfg = dqn_config(*reinit)
+def assert_resume_is_exact(cfg: dict, tmp_path) -> tuple[Trainer, dict[str, list[tuple[int, float]]]]:
+    """Run `cfg` straight and killed-then-resumed; assert both end in the same state and logs. Returns the
+    straight run and its scalars for further checks."""
     straight = Trainer(cfg, tmp_path / "straight")
     straight.run()
 
@@ -111,6 +107,16 @@ def test_killed_and_resumed_dqn_run_equals_uninterrupted_run(tmp_path, reinit):
     assert logged.keys() == expected.keys()
     for tag, values in expected.items():
         assert logged[tag] == values, tag  # same steps (none duplicated or skipped) and same values
+    return straight, expected
+
+
+@pytest.mark.slow  # ~30 s per case on 2 idle cores (DQN updates on CPU), far more on a busy machine
+@pytest.mark.parametrize("reinit", [
+    pytest.param(("reinit=none",), id="no-intervention"),
+    pytest.param(FIRE_ACROSS_THE_STOP, id="fire-before-and-after-the-kill"),
+])
+def test_killed_and_resumed_dqn_run_equals_uninterrupted_run(tmp_path, reinit):
+    _, expected = assert_resume_is_exact(dqn_config(*reinit), tmp_path)
     assert {"losses/td_loss", "losses/q_values", "eval/episodic_return"} <= expected.keys()
     assert any(tag.startswith("plasticity/") for tag in expected)
     if len(reinit) > 1:
