@@ -23,7 +23,7 @@ DBD_CONF=/etc/slurm/slurmdbd.conf
 die() { echo "slurm_local: $*" >&2; exit 1; }
 
 alive() {  # alive PIDFILE: the process it names is running
-  [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
+  [[ -s $1 ]] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null  # a stopping daemon removes its pid file
 }
 
 wait_for() {  # wait_for SECONDS WHAT COMMAND...: retry COMMAND once a second
