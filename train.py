@@ -168,7 +168,7 @@ def main(dict_cfg: DictConfig) -> dict:
             print(f"run directory: {run_dir}", flush=True)
         threading.excepthook = _writer_thread_errors
         try:
-            return trainer.run()
+            result = trainer.run()
         except (NonFiniteError, checkpoint.CheckpointWriteError) as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
@@ -177,6 +177,12 @@ def main(dict_cfg: DictConfig) -> dict:
             print(f"error: writing to {run_dir} failed: {error.strerror or error}; last good checkpoint: "
                   f"{good[-1].name if good else 'none'} (fix the storage, then resume={run_dir})", file=sys.stderr)
             sys.exit(1)
+        if trainer.stopped_early:
+            # Stopped by a signal, checkpoint written: exit as a process killed by it reports (128 + N), not as
+            # a finished run. Under hydra/launcher=slurm a normal return would make submitit record the job as
+            # done while SLURM requeues it, and the sweep would end before the requeued attempt ran.
+            sys.exit(128 + trainer.signals.received)
+        return result
 
 
 if __name__ == "__main__":

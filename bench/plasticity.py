@@ -275,7 +275,8 @@ def report(results: dict, config: Config, seconds: float) -> str:
         "[95 % percentile-bootstrap CI].\n\n" + markdown_table(pd.DataFrame(summary_table(results)))
         + "\n## Diagnostics at the last intervention of (a) (before task "
         f"{config.memorise_tasks}), means over seeds\n\n"
-        "DfI = ||W W^T - I||_F^2 on the small side; dormant = fraction of tau=0.1-dormant ReLU units on the "
+        "DfI = ||G - g^2 I||_F^2 with G the small-side Gram matrix and g = sqrt(d_out/d_in), FIRE's target "
+        "(fire.dfi); dormant = fraction of tau=0.1-dormant ReLU units on the "
         "task's inputs; normalized_sfe = SFE(before, after) / SFE(before, theta_0).\n\n"
         + markdown_table(pd.DataFrame(diagnostics_table(results, "memorise")))
         + "\n## Diagnostics at the intervention of (b) (after the 10 % phase), means over seeds\n\n"

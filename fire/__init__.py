@@ -1,13 +1,15 @@
 """FIRE (Frobenius-Isometry REinitialization), baseline interventions and plasticity diagnostics.
 
 Depends on torch only. Every intervention works in place on any nn.Module and returns a Report
-(per parameter: SFE, DfI before/after, seconds). Three lines:
+(per parameter: SFE, DfI before/after, seconds). DfI is measured against the isometry FIRE targets
+(for a Linear sqrt(d_out/d_in) * polar(W), per tap for convs), so a layer FIRE has just set shows ~0
+whatever its shape; see fire.dfi. Three lines:
 
     >>> import fire, torch
     >>> model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
     >>> report = fire.fire_(model)
     >>> print(report)  # doctest: +ELLIPSIS
-    fire[newton_schulz]: 2 parameters changed
+    fire[newton_schulz]: 2 parameters changed (dfi: deviation from FIRE's target isometry, ~0 after FIRE)
     parameter  shape  action  sfe ...
 
 A toy ResNet: every Conv and Linear weight is orthogonalised (the authors' vision setting); BatchNorm

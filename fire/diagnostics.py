@@ -32,22 +32,32 @@ def sfe(a: Tensor | Iterable[Tensor], b: Tensor | Iterable[Tensor]) -> float:
     )
 
 
-@torch.no_grad()
-def dfi(W: Tensor) -> float:
-    """Deviation from isometry ||G - I||_F^2 of a weight in PyTorch (out, in) layout.
+def fire_gain(shape: Sequence[int], groups: int = 1, conv_scale: str = "official") -> float:
+    """The gain FIRE gives the polar factor of each block of a weight of this shape (out, in/groups, *k):
+    sqrt(d_out/d_in) for a Linear (Muon's RMS->RMS scale); sqrt(d_out/d_in) / c per spatial tap and group
+    of a conv, with c = prod(k) ("official", the authors' code) or sqrt(prod(k)) ("rms"); see fire_conv."""
+    taps = math.prod(shape[2:])
+    divisor = taps if conv_scale == "official" else math.sqrt(taps)
+    return math.sqrt((shape[0] // groups) / shape[1]) / divisor
 
-    Conv kernels (out, in, *k) are read as (out, in * prod(k)). The Gram matrix is taken on the SMALL
-    side: G = W W^T (out x out, the neurons' Gram matrix as in the paper) when out <= in, else
-    G = W^T W (in x in). The paper's DfI ||W W^T - I||^2 on a tall PyTorch W (more neurons than inputs)
-    is at least out - in whatever W is (spec 1.1), so it could not reach 0; the small-side Gram can.
-    Note that FIRE's sqrt(out/in) scale makes DfI nonzero for every non-square layer anyway.
+
+@torch.no_grad()
+def dfi(W: Tensor, groups: int = 1, conv_scale: str = "official") -> float:
+    """Deviation from the isometry FIRE targets: sum over blocks of ||G - g^2 I||_F^2 (0 after exact FIRE).
+
+    A Linear weight (out, in) is one block; a conv kernel (out, in/groups, *k) has one block per spatial
+    tap and group, as FIRE orthogonalises them. G is a block's Gram matrix on its SMALL side (W W^T when
+    out <= in, else W^T W) and g = fire_gain(...), so the target is FIRE's scaled isometry: for a
+    non-square Linear, sqrt(d_out/d_in) * polar(W). (The paper's ||W W^T - I||^2, spec 1.1, is the square
+    case; on a tall PyTorch W it is at least out - in whatever W is, and FIRE's scale never reaches it.)
     """
     if W.ndim < 2:
         raise ValueError(f"dfi: W must have at least 2 dims (out, in, ...), got shape {tuple(W.shape)}")
-    M = W.reshape(W.shape[0], -1)
-    M = M.double() if M.dtype == torch.float64 else M.float()
-    G = M @ M.mT if M.shape[0] <= M.shape[1] else M.mT @ M
-    G.diagonal().sub_(1.0)
+    d_out, d_in = W.shape[:2]
+    blocks = W.reshape(groups, d_out // groups, d_in, -1).permute(3, 0, 1, 2)  # (taps, groups, out_g, in_g)
+    M = blocks.double() if blocks.dtype == torch.float64 else blocks.float()
+    G = M @ M.mT if M.shape[-2] <= M.shape[-1] else M.mT @ M
+    G.diagonal(dim1=-2, dim2=-1).sub_(fire_gain(W.shape, groups, conv_scale) ** 2)
     return float(G.square().sum())
 
 
@@ -186,7 +196,8 @@ def activation_metrics(
 
 @torch.no_grad()
 def weight_metrics(module: nn.Module) -> dict[str, float]:
-    """Per-layer DfI and weight/bias norms of every Linear/ConvNd, the DfI total and the parameter norm.
+    """Per-layer DfI (against FIRE's target isometry, see dfi) and weight/bias norms of every Linear/ConvNd,
+    the DfI total and the parameter norm.
 
     Keys: "dfi/<layer>", "weight_norm/<layer>", "bias_norm/<layer>", "dfi" (sum over layers),
     "param_norm" (L2 norm of all parameters, each tied Parameter once).
@@ -196,7 +207,7 @@ def weight_metrics(module: nn.Module) -> dict[str, float]:
     for name, m in module.named_modules():
         if not isinstance(m, WEIGHTED_LAYERS):
             continue
-        metrics[f"dfi/{name}"] = layer_dfi = dfi(m.weight)
+        metrics[f"dfi/{name}"] = layer_dfi = dfi(m.weight, getattr(m, "groups", 1))
         total_dfi += layer_dfi
         metrics[f"weight_norm/{name}"] = float(m.weight.detach().float().norm())
         if m.bias is not None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
 from torch import Tensor, nn
 
 from fire._select import Selector, owned_parameters, require_nonempty, select_modules
-from fire.diagnostics import dfi, sfe
+from fire.diagnostics import dfi, fire_gain, sfe
 from fire.polar import newton_schulz, polar_svd
 from fire.report import LayerReport, Report
 
@@ -24,8 +23,7 @@ def _orthogonalise(W: Tensor, polar: str, iterations: int, eps: float) -> Tensor
 
 def fire_linear(W: Tensor, polar: str = "newton_schulz", iterations: int = 10, eps: float = 1e-7) -> Tensor:
     """sqrt(d_out/d_in) * polar(W) for a Linear weight (d_out, d_in): Muon's RMS->RMS scale."""
-    d_out, d_in = W.shape
-    return math.sqrt(d_out / d_in) * _orthogonalise(W, polar, iterations, eps)
+    return fire_gain(W.shape) * _orthogonalise(W, polar, iterations, eps)
 
 
 def fire_conv(
@@ -52,14 +50,12 @@ def fire_conv(
     """
     d_out, d_in_per_group = W.shape[:2]
     kernel = W.shape[2:]
-    taps = math.prod(kernel)
     # (d_out, d_in_g, *k) -> (*k, groups, d_out_g, d_in_g): the taps and groups become batch dims.
     blocks = W.reshape(groups, d_out // groups, d_in_per_group, *kernel)
     blocks = blocks.movedim((1, 2), (-2, -1))
     Q = _orthogonalise(blocks, polar, iterations, eps)
     Q = Q.movedim((-2, -1), (1, 2)).reshape(W.shape)
-    divisor = taps if conv_scale == "official" else math.sqrt(taps)
-    return (math.sqrt((d_out // groups) / d_in_per_group) / divisor) * Q
+    return fire_gain(W.shape, groups, conv_scale) * Q
 
 
 def _check_options(iterations: int, polar: str, conv_scale: str) -> None:
@@ -111,10 +107,11 @@ def fire_(
         W = owned.param
         _synchronize(W.device)
         start = time.perf_counter()
+        groups = getattr(owned.module, "groups", 1)
         if isinstance(owned.module, nn.Linear):
             new = fire_linear(W, polar, iterations, eps)
         else:
-            new = fire_conv(W, owned.module.groups, polar, conv_scale, iterations, eps)
+            new = fire_conv(W, groups, polar, conv_scale, iterations, eps)
         _synchronize(W.device)
         seconds = time.perf_counter() - start
         layer = LayerReport(
@@ -122,8 +119,8 @@ def fire_(
             tuple(W.shape),
             "fire" + (f" (tied: {', '.join(owned.aliases)})" if owned.aliases else ""),
             sfe(W, new),
-            dfi(W),
-            dfi(new),
+            dfi(W, groups, conv_scale),
+            dfi(new, groups, conv_scale),
             seconds,
         )
         W.copy_(new)

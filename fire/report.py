@@ -1,4 +1,10 @@
-"""What an intervention did, per parameter: SFE, DfI before/after and time, for logs and TensorBoard."""
+"""What an intervention did, per parameter: SFE, DfI before/after and time, for logs and TensorBoard.
+
+DfI is the deviation from the isometry FIRE targets (fire.diagnostics.dfi): ||G - g^2 I||_F^2 with G the
+weight's small-side Gram matrix (per tap and group for convs) and g FIRE's gain, sqrt(d_out/d_in) for a
+Linear. So a layer FIRE has just orthogonalised shows ~0 whatever its shape (Newton-Schulz leaves a small
+rest on ill-conditioned weights); for square layers it is the paper's ||W^T W - I||_F^2.
+"""
 
 from __future__ import annotations
 
@@ -86,7 +92,8 @@ class Report:
         rows.append(("total", "", "", f"{self.total_sfe:.4g}", "", "", f"{1e3 * self.seconds:.2f}"))
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
         # Text columns left-aligned, numbers right-aligned.
-        lines = [f"{self.method}: {len(self.layers)} parameters changed"]
+        lines = [f"{self.method}: {len(self.layers)} parameters changed "
+                 "(dfi: deviation from FIRE's target isometry, ~0 after FIRE)"]
         for row in [header, *rows]:
             cells = [
                 c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))

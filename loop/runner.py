@@ -166,6 +166,8 @@ class Trainer:
         """Stage 2 of the paper's protocol: weights, optimisers and replay from a checkpoint, fresh
         episodes; the configured intervention is applied once when the run starts (`reinit.on_load`)."""
         self._load_learning_state(state)
+        if state.get("obs") is not None:  # the branch starts fresh episodes: none may continue in replay
+            self.replay.end_episodes(state["obs"])
         self.reinit_at_start = self.reinit_name != "none" and bool(self.cfg["reinit"].get("on_load", True))
 
     def _load_learning_state(self, state: Mapping[str, Any]) -> None:

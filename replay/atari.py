@@ -173,6 +173,23 @@ class AtariReplay:
         self.transitions_written += 1
         self._drop_overwritten()
 
+    def end_episodes(self, next_obs: np.ndarray) -> None:
+        """Close each env's running episode after its newest transition, as a truncation whose successor is
+        `next_obs` (num_envs, stack, H, W): the observation the loop held when the checkpoint was taken.
+
+        A run branched from a checkpoint (load_checkpoint=) starts fresh episodes; without this cut their
+        first frames would be stacked onto frames stored before the branch, and the newest stored transition
+        would lead into the new episode's first frame."""
+        running = np.flatnonzero(self.episode_history > 0)
+        newest = self.transitions_written[running] - 1
+        self.episode_end[running, newest % self.transitions_per_env] = True
+        pos = self.frames_written[running]
+        self.frames[running, pos % self.frames_per_env] = next_obs[running, -1]
+        self.frames_written[running] = pos + 1
+        self.episode_history[running] = 0
+        self.last_episode_end[running] = newest
+        self._drop_overwritten()
+
     def _drop_overwritten(self) -> None:
         """Advance `oldest_sampleable` past transitions whose slot or stack frames were overwritten."""
         envs = np.arange(self.num_envs)

@@ -44,6 +44,10 @@ class Replay(Protocol):
         the vector env's `final_obs`); the loop's next `obs` is then the reset observation.
         """
 
+    def end_episodes(self, next_obs: np.ndarray) -> None:
+        """End every running episode after its newest transition (as a truncation, successor `next_obs`):
+        called when a run branches from a checkpoint and its envs start fresh episodes."""
+
     def sample(self, batch_size: int) -> Batch: ...
 
     def __len__(self) -> int: ...

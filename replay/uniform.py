@@ -93,6 +93,9 @@ class UniformReplay:
     def __len__(self) -> int:
         return self.size
 
+    def end_episodes(self, next_obs: np.ndarray) -> None:
+        """Nothing to cut: each transition stores its own next_obs, so no episode spans two slots."""
+
     def sample(self, batch_size: int) -> Batch:
         if self.size == 0:
             raise ValueError("UniformReplay.sample: the replay is empty")

@@ -47,7 +47,7 @@ sys.argv[0] = sys.path[0] + "/train.py"
 runpy.run_path(sys.argv[0], run_name="__main__")  # exactly `python train.py ...`
 '''
 TOY_YAML = """defaults:
-  - _common
+  - /reinit_common@_here_
   - _self_
 name: scale
 factor: 0.5

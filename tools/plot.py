@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ from tools.runs import Run, align, curve, find_runs, intervention_steps, load_ru
 from tools.stats import bootstrap_mean_ci
 
 DEFAULT_TAG = "eval/episodic_return"
+# One colour per intervention in every figure, whichever methods it shows (SAC and DQN never share a panel:
+# their action spaces differ). Interventions not listed take one of the remaining colours by name.
+INTERVENTION_COLOURS = {"none": "tab:gray", "fire": "tab:red", "reset": "tab:blue", "snp": "tab:green",
+                        "head_reset": "tab:orange", "redo": "tab:purple", "pi": "tab:brown"}
+OTHER_COLOURS = ("tab:pink", "tab:olive", "tab:cyan")
 
 
 @dataclass(frozen=True)
@@ -38,23 +44,32 @@ class RunCurve:
 
 def load_curves(paths: Sequence[str | Path], tag: str = DEFAULT_TAG, progress: bool = False,
                 bin_env_steps: int | None = None) -> list[RunCurve]:
-    """Find the runs under paths and read one tag from each; ValueError if none are found.
+    """Find the runs under paths and read one tag from each. A run without the tag (not evaluated yet,
+    killed early) is skipped with a warning on stderr; ValueError if no run is found or none has it.
 
     bin_env_steps: average each run's values over bins of env steps (b - bin, b], indexed by b, so that
     seeds line up where every run logs at its own steps (training episodes' returns)."""
     run_dirs = find_runs(paths)
     if not run_dirs:
         raise ValueError(f"no run directories (with config.yaml) under: {' '.join(map(str, paths))}")
-    loaded = []
+    loaded, skipped = [], []
     # disable=None: tqdm shows the bar only on a terminal, so piped output and error lines stay clean.
     for path in tqdm(run_dirs, desc="reading runs", unit="run", disable=None if progress else True):
         run = load_run(path)
         scalars = read_scalars(path)
-        values = curve(scalars, tag, path)
+        try:
+            values = curve(scalars, tag, path)
+        except ValueError as missing:
+            skipped.append(str(missing))
+            continue
         if bin_env_steps:
             ends = (values.index - 1) // bin_env_steps * bin_env_steps + bin_env_steps
             values = values.groupby(ends).mean()
         loaded.append(RunCurve(run, values, intervention_steps(run, scalars)))
+    if not loaded:
+        raise ValueError(f"no run has tag {tag!r}: " + "; ".join(skipped))
+    for reason in skipped:
+        print(f"warning: skipped: {reason}", file=sys.stderr)
     return loaded
 
 
@@ -66,14 +81,24 @@ def _groups(curves: Sequence[RunCurve]) -> dict[tuple[str, str], list[RunCurve]]
     return groups
 
 
+def _per_seed(group: Sequence[RunCurve]) -> list[pd.Series]:
+    """One curve per distinct seed: runs that repeat a seed are averaged (per env step) before the
+    statistics, so the CIs and n count seeds, not runs."""
+    by_seed: dict[int, list[pd.Series]] = {}
+    for c in group:
+        by_seed.setdefault(c.run.seed, []).append(c.values)
+    return [pd.concat(runs, axis=1).mean(axis=1) if len(runs) > 1 else runs[0] for runs in by_seed.values()]
+
+
 def learning_curves(curves: Sequence[RunCurve], reps: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Mean and 95 % bootstrap CI across seeds at every logged env step, per env and method.
 
-    Columns: env, method, step, mean, low, high, seeds (how many seeds were evaluated at that step).
+    Columns: env, method, step, mean, low, high, seeds (how many distinct seeds were evaluated at that
+    step; runs repeating a seed are averaged first).
     """
     frames = []
     for (env, method), group in _groups(curves).items():
-        steps, values = align([c.values for c in group])
+        steps, values = align(_per_seed(group))
         mean, low, high = bootstrap_mean_ci(values, reps=reps, seed=seed)
         frames.append(pd.DataFrame({"env": env, "method": method, "step": steps, "mean": mean, "low": low,
                                     "high": high, "seeds": np.isfinite(values).sum(axis=0)}))
@@ -97,10 +122,11 @@ def final_scores(curves: Sequence[RunCurve], window: int = 1) -> pd.DataFrame:
 
 def final_table(finals: pd.DataFrame, columns: Sequence[str] = ("final",), reps: int = 2000,
                 seed: int = 0) -> pd.DataFrame:
-    """Per env and method: seeds, and for each score column its mean with a 95 % bootstrap CI
-    (columns <col>_mean, <col>_low, <col>_high)."""
+    """Per env and method: distinct seeds, and for each score column its mean over seeds with a 95 %
+    bootstrap CI (columns <col>_mean, <col>_low, <col>_high); runs repeating a seed are averaged first."""
     rows = []
-    for (env, method), group in finals.groupby(["env", "method"], sort=True):
+    for (env, method), runs in finals.groupby(["env", "method"], sort=True):
+        group = runs.groupby("seed")[list(columns)].mean()
         row = {"env": env, "method": method, "seeds": len(group)}
         for column in columns:
             mean, low, high = bootstrap_mean_ci(group[column].to_numpy(), reps=reps, seed=seed)
@@ -116,10 +142,12 @@ def _interventions_by_panel(curves: Sequence[RunCurve]) -> dict[str, dict[str, s
     return marks
 
 
-def _colours(methods) -> dict[str, str]:
-    """The same colour for a method in every panel and figure: matplotlib's cycle over sorted names."""
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return {method: cycle[i % len(cycle)] for i, method in enumerate(sorted(set(methods)))}
+def method_colour(method: str) -> str:
+    """The colour of a method ("agent+intervention") in every panel and figure: its intervention's."""
+    intervention = method.split("+", 1)[-1]
+    if intervention in INTERVENTION_COLOURS:
+        return INTERVENTION_COLOURS[intervention]
+    return OTHER_COLOURS[zlib.crc32(intervention.encode()) % len(OTHER_COLOURS)]
 
 
 def draw_curves(table: pd.DataFrame, curves: Sequence[RunCurve], tag: str, out: Path) -> None:
@@ -128,13 +156,19 @@ def draw_curves(table: pd.DataFrame, curves: Sequence[RunCurve], tag: str, out: 
     columns = min(3, len(envs))
     rows = math.ceil(len(envs) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
-    colours = _colours(table["method"])
     marks = _interventions_by_panel(curves)
     for ax, env in zip(axes.flat, envs, strict=False):
         for method, points in table[table["env"] == env].groupby("method"):
-            colour = colours[method]
-            ax.plot(points["step"], points["mean"], color=colour, label=f"{method} (n={points['seeds'].max()})")
-            ax.fill_between(points["step"], points["low"], points["high"], color=colour, alpha=0.2, linewidth=0)
+            colour = method_colour(method)
+            label = f"{method} (n={points['seeds'].max()})"
+            if len(points) == 1:  # a line or band through one point draws nothing: a marker with its CI
+                mean, low, high = points[["mean", "low", "high"]].to_numpy()[0]
+                ax.errorbar(points["step"], [mean], yerr=[[mean - low], [high - mean]], fmt="o", color=colour,
+                            capsize=3, label=label)
+            else:
+                ax.plot(points["step"], points["mean"], color=colour, label=label)
+                ax.fill_between(points["step"], points["low"], points["high"], color=colour, alpha=0.2,
+                                linewidth=0)
             for step in sorted(marks[env].get(method, ())):
                 ax.axvline(step, color=colour, linestyle=":", linewidth=1)
         ax.set_title(env)
@@ -153,7 +187,7 @@ def draw_aggregates(aggregates: pd.DataFrame, profiles: tuple[dict, dict], taus:
     metrics = list(dict.fromkeys(aggregates["metric"]))
     fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4 * (len(metrics) + 1), 3.2))
     methods = sorted(aggregates["method"].unique())
-    colours = _colours(methods)
+    colours = {method: method_colour(method) for method in methods}
     for ax, metric in zip(axes, metrics, strict=False):
         rows = aggregates[aggregates["metric"] == metric].set_index("method").loc[methods]
         for y, (method, row) in enumerate(rows.iterrows()):

@@ -16,6 +16,7 @@ from fire import (
     effective_rank,
     feature_norm,
     feature_rank,
+    fire_,
     normalized_sfe,
     pca_rank,
     sfe,
@@ -73,12 +74,28 @@ def test_feature_norm_is_the_mean_per_sample_norm():
     assert feature_norm(h) == pytest.approx(3.0)
 
 
-def test_dfi_uses_the_small_side_gram():
+def test_dfi_is_zero_at_the_isometry_fire_targets():
+    """DfI measures the distance to FIRE's target: sqrt(d_out/d_in) * polar(W) for a Linear, that gain / c
+    per tap (and group) of a conv; the Gram matrix is taken on the small side."""
     Q, _ = torch.linalg.qr(torch.randn(10, 4, generator=torch.Generator().manual_seed(1)))
-    assert dfi(Q) == pytest.approx(0.0, abs=1e-10)  # tall PyTorch weight: W^T W = I
-    assert dfi(Q.mT) == pytest.approx(0.0, abs=1e-10)  # wide: W W^T = I
-    assert dfi(2 * torch.eye(3)) == pytest.approx(27.0)  # 3 * (4 - 1)^2
-    assert dfi(torch.zeros(5, 2, 3, 3)) == pytest.approx(5.0)  # (5, 18): Gram 5x5, ||0 - I||^2
+    assert dfi(math.sqrt(10 / 4) * Q) == pytest.approx(0.0, abs=1e-10)  # tall: W^T W = (10/4) I
+    assert dfi(math.sqrt(4 / 10) * Q.mT) == pytest.approx(0.0, abs=1e-10)  # wide: W W^T = (4/10) I
+    assert dfi(Q) == pytest.approx(4 * (1 - 10 / 4) ** 2)  # the unscaled isometry is off FIRE's target
+    assert dfi(2 * torch.eye(3)) == pytest.approx(27.0)  # square: the paper's ||W^T W - I||^2 = 3 (4 - 1)^2
+    # 9 taps of a (5, 2) block, each 0: Gram 2x2 on the small side, ||0 - g^2 I||^2 with g^2 = (5/2) / 9^2.
+    assert dfi(torch.zeros(5, 2, 3, 3)) == pytest.approx(9 * 2 * (2.5 / 81) ** 2)
+    assert dfi(torch.zeros(5, 2, 3, 3), conv_scale="rms") == pytest.approx(9 * 2 * (2.5 / 9) ** 2)
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (3, 7), (4, 8, 3), (8, 4, 3), (8, 6, 3, 2)], ids=str)
+@pytest.mark.parametrize("conv_scale", ["official", "rms"])
+def test_an_exact_fire_leaves_zero_dfi(shape, conv_scale):
+    layer = nn.Linear(*shape) if len(shape) == 2 else nn.Conv2d(*shape[:3], groups=(shape[3:] or [1])[0])
+    report = fire_(layer, polar="svd", conv_scale=conv_scale)
+    (entry,) = report.layers
+    assert entry.dfi_before > 1e-3 and entry.dfi_after == pytest.approx(0.0, abs=1e-9)
+    groups = getattr(layer, "groups", 1)
+    assert weight_metrics(layer)["dfi/"] == pytest.approx(dfi(layer.weight, groups))
 
 
 def test_sfe_and_normalized_sfe():
@@ -132,7 +149,8 @@ def test_activation_metrics_names_repeated_calls():
 def test_weight_metrics():
     net = dead_half_net()
     metrics = weight_metrics(net)
-    assert metrics["dfi/0"] == pytest.approx(0.0)  # (4, 2) with orthonormal columns: small-side W^T W = I_2
+    # (4, 2) with orthonormal columns: W^T W = I_2 against FIRE's target (4/2) I_2, so 2 (1 - 2)^2.
+    assert metrics["dfi/0"] == pytest.approx(2.0)
     assert metrics["weight_norm/0"] == pytest.approx(math.sqrt(2))
     assert metrics["bias_norm/0"] == pytest.approx(math.sqrt(2))
     assert metrics["dfi"] == pytest.approx(metrics["dfi/0"] + metrics["dfi/3"])
@@ -164,7 +182,7 @@ def test_report_totals_scalars_and_table():
         "reinit/critic/seconds": 0.01,
     }
     lines = str(r).splitlines()
-    assert lines[0] == "fire: 2 parameters changed"
+    assert lines[0] == "fire: 2 parameters changed (dfi: deviation from FIRE's target isometry, ~0 after FIRE)"
     assert len({line.index("sfe") for line in lines[1:2]}) == 1 and "8x4" in lines[2]
     assert len({len(line) for line in lines[1:4]}) == 1  # numeric columns right-aligned to one width
 

@@ -15,7 +15,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "reinit"
 
 
 def test_every_reinit_yaml_maps_one_to_one_onto_a_registry_entry():
-    names = {p.stem for p in CONFIGS.glob("*.yaml")} - {"_common", "none"}
+    names = {p.stem for p in CONFIGS.glob("*.yaml")} - {"none"}
     assert names == set(INTERVENTIONS)
     for name, entry in INTERVENTIONS.items():
         composed = compose(f"reinit={name}")["reinit"]

@@ -237,3 +237,26 @@ def test_bad_arguments_are_named():
         AtariReplay(10, 4)
     with pytest.raises(ValueError, match="n_step"):
         AtariReplay(8, 4, n_step=0)
+
+
+def test_a_branch_ends_the_stored_episodes_at_the_checkpoint_observation():
+    # Checkpoint taken mid-episode (frames 17, 18, 19 stored, the loop holding the observation ending in 20);
+    # the branched run's envs start a new episode at frame 200.
+    stored = AtariReplay(16, 1, gamma=0.5)
+    for i, frame in enumerate([17, 18, 19]):
+        stored.add(*synthetic_step([frame], [frame + 1], [0], [1.0], [False], [False], [i]))
+    checkpoint_obs = synthetic_step([20], [21], [0], [0.0], [False], [False], [3])[0]
+
+    branched = AtariReplay(16, 1, gamma=0.5)
+    branched.load_state_dict(stored.state_dict())
+    branched.end_episodes(checkpoint_obs)
+    branched.add(*synthetic_step([200], [201], [1], [1.0], [False], [False], [0]))
+    branched.add(*synthetic_step([201], [202], [1], [1.0], [False], [False], [1]))
+
+    batch = branched.batch_at(np.zeros(4, int), np.arange(4))
+    np.testing.assert_array_equal(batch.obs[:, :, 0, 0].numpy(),
+                                  [[0, 0, 0, 17], [0, 0, 17, 18], [0, 17, 18, 19], [0, 0, 0, 200]])
+    # The last stored transition leads to the checkpoint's observation and bootstraps (a truncation).
+    np.testing.assert_array_equal(batch.next_obs[2, :, 0, 0].numpy(), [17, 18, 19, 20])
+    np.testing.assert_allclose(batch.discounts.numpy()[2], 0.5)
+    np.testing.assert_array_equal(batch.next_obs[3, :, 0, 0].numpy(), [0, 0, 200, 201])

@@ -98,6 +98,57 @@ def test_grouping_curves_and_final_table(tmp_path):
     assert grouped.loc[("walker", "sac+none"), "final_mean"] == pytest.approx(9.0)
 
 
+def test_n_and_cis_count_distinct_seeds_not_runs(tmp_path):
+    # Seed 0 three times (say, re-launched copies) and seed 1 once: two seeds, seed 0 averaged first.
+    for copy, value in enumerate([1.0, 2.0, 3.0]):
+        make_run(tmp_path / f"copy{copy}", "hopper", "sac", "fire", 0, {100: value})
+    make_run(tmp_path, "hopper", "sac", "fire", 1, {100: 6.0})
+    curves = plot.load_curves([tmp_path])
+    assert len(curves) == 4
+    (point,) = plot.learning_curves(curves).itertuples()
+    assert point.seeds == 2 and point.mean == pytest.approx((2.0 + 6.0) / 2)
+    (row,) = plot.final_table(plot.final_scores(curves)).itertuples()
+    assert row.seeds == 2 and row.final_mean == pytest.approx(4.0)
+
+
+def test_runs_without_the_tag_are_skipped_with_a_warning(tmp_path, capsys):
+    make_run(tmp_path, "hopper", "sac", "none", 0, {100: 1.0})
+    empty = make_run(tmp_path, "hopper", "sac", "none", 1, {})  # killed before its first evaluation
+    (curve,) = plot.load_curves([tmp_path])
+    assert curve.run.seed == 0
+    assert capsys.readouterr().err.strip() == f"warning: skipped: tag {TAG!r} not in run {str(empty)!r}; " \
+                                              "available tags: none"
+
+
+def drawn_lines(monkeypatch, tmp_path, runs):
+    """{legend label: its line} of the figure draw_curves builds from runs (it saves and closes it)."""
+    figures = []
+    monkeypatch.setattr(plot.plt, "close", figures.append)
+    curves = plot.load_curves([runs])
+    plot.draw_curves(plot.learning_curves(curves), curves, TAG, tmp_path / "f.png")
+    (ax,) = figures[0].axes
+    handles, labels = ax.get_legend_handles_labels()
+    # An error bar's legend handle is its container; the marker line comes first in it.
+    return {label: getattr(handle, "lines", [handle])[0] for handle, label in zip(handles, labels, strict=True)}
+
+
+def test_single_points_get_a_marker_and_each_method_keeps_its_colour(tmp_path, monkeypatch):
+    make_run(tmp_path, "hopper", "sac", "fire", 0, {100: 1.0})  # one evaluation: no line to draw
+    make_run(tmp_path, "hopper", "sac", "none", 0, {100: 1.0, 200: 2.0})
+    lines = drawn_lines(monkeypatch, tmp_path, tmp_path)
+    assert lines["sac+fire (n=1)"].get_marker() == "o" and len(lines["sac+fire (n=1)"].get_xdata()) == 1
+    none_colour = lines["sac+none (n=1)"].get_color()
+    assert lines["sac+fire (n=1)"].get_color() != none_colour
+
+    # Another figure without FIRE: the baseline keeps its colour (matplotlib's cycle would have shifted it).
+    other = tmp_path / "other"
+    for reinit in ("none", "reset", "snp"):
+        make_run(other, "walker", "dqn", reinit, 0, {100: 1.0, 200: 2.0})
+    colours = {label.split()[0]: line.get_color() for label, line in drawn_lines(monkeypatch, other, other).items()}
+    assert colours["dqn+none"] == none_colour and len(set(colours.values())) == 3
+    assert plot.method_colour("sac+brand_new") == plot.method_colour("dqn+brand_new")
+
+
 def test_interventions_fall_back_to_the_config_schedule(tmp_path):
     path = make_run(tmp_path, "hopper", "sac", "reset", 0, {100: 1.0}, at=(400, 2000), total=1000)
     config = yaml.safe_load((path / "config.yaml").read_text())
