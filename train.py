@@ -55,7 +55,10 @@ def _saved_config(run_dir: Path, key: str = "resume") -> dict:
     except Exception as exc:  # YAML syntax and interpolation errors come as several types
         raise ConfigError(f"{key}={str(run_dir)!r}: its config.yaml cannot be read "
                           f"({' '.join(str(exc).split())[:160]})") from None
-    return upgrade_saved_config(saved_cfg)
+    try:
+        return upgrade_saved_config(saved_cfg)
+    except (KeyError, TypeError, AttributeError) as exc:  # parses, but is not a config train.py wrote
+        raise ConfigError(f"{key}={str(run_dir)!r}: its config.yaml is not a train.py config (no {exc})") from None
 
 
 def _resume_config(run_dir: Path, composed: dict) -> dict:

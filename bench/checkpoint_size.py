@@ -79,7 +79,7 @@ def env_snapshots(env_id: str, num_envs: int, directory: Path) -> None:
     for _ in range(200):
         envs.step(envs.action_space.sample())
     blobs, snapshot_seconds = timed(envs.get_attr, "state_blob")
-    path, save_seconds = timed(checkpoint.save, {"envs": blobs}, directory, 1, 1)
+    path, save_seconds = timed(checkpoint.save, {"agent": {}, "envs": blobs}, directory, 1, 1)
     size = path.stat().st_size
     restored, load_seconds = timed(checkpoint.load, path)
     _, restore_seconds = timed(envs.set_attr, "state_blob", list(restored["envs"]))
@@ -87,7 +87,7 @@ def env_snapshots(env_id: str, num_envs: int, directory: Path) -> None:
           f"{size / 2**20:7.2f} MiB in all; write {snapshot_seconds + save_seconds:6.3f} s "
           f"(snapshot {snapshot_seconds:.3f} + save {save_seconds:.3f}), read {load_seconds + restore_seconds:6.3f} s")
     old, old_snapshot = timed(lambda: [whole_mjdata_snapshot(b, e) for b, e in zip(blobs, envs.envs, strict=True)])
-    old_path, old_save = timed(checkpoint.save, {"envs": old}, directory, 2, 1)
+    old_path, old_save = timed(checkpoint.save, {"agent": {}, "envs": old}, directory, 2, 1)
     old_size = old_path.stat().st_size
     _, old_load = timed(checkpoint.load, old_path)
     print(f"{env_id} x {num_envs}: whole MjData      {old_size / num_envs / 1e3:8.1f} KB per env, "

@@ -13,12 +13,13 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from envs.h1 import TASKS, H1Env, gym_id
 from envs.h1.robot import KEYFRAME_QPOS, PELVIS_HEIGHT
 from envs.make import make_vector
 from envs.snapshot import Checkpointable
+from loop.config import compose as compose_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_TASKS = ("walk", "stand", "run", "crawl", "sit_simple", "sit_hard", "balance_simple", "balance_hard",
@@ -195,8 +196,8 @@ def test_snapshot_restores_mid_episode_exactly():
 
 
 def compose_env(name: str):
-    with initialize_config_dir(config_dir=str(ROOT / "configs" / "env"), version_base=None):
-        return compose(config_name=name)
+    """The `env` section of `python train.py env=<name>` (shared defaults included)."""
+    return OmegaConf.create(compose_config(f"env={name}")["env"])
 
 
 def test_every_spec_task_has_a_config():
