@@ -97,6 +97,11 @@ CASES = [
 
 def run_in_process(overrides: list[str], capsys) -> tuple[int, str]:
     """train.py's entry point (Hydra included) in this process: exit code and everything it printed."""
+    # Hydra's logging set-up closes every existing log handler, and absl's handler (absl comes with rliable and
+    # TensorBoard, imported by earlier tests) then closes its stream unless that is the current sys.stderr: it
+    # would close the pytest capture stream it was created under. Point it at the current one.
+    if "absl.logging" in sys.modules:
+        sys.modules["absl.logging"].get_absl_handler().python_handler.stream = sys.stderr
     argv = sys.argv
     sys.argv = [str(ROOT / "train.py"), *overrides]
     try:
