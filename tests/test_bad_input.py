@@ -6,6 +6,7 @@ a handful go through a real subprocess to show the two agree."""
 
 from __future__ import annotations
 
+import errno
 import runpy
 import subprocess
 import sys
@@ -152,3 +153,24 @@ def test_the_same_through_a_real_subprocess(tmp_path, override):
                             timeout=120)
     check_refusal(result.returncode, result.stdout + result.stderr, key,
                   [p for p in tmp_path.iterdir() if p.name != "fixtures"])
+
+
+def test_a_tensorboard_write_failure_ends_the_run_in_one_line_naming_the_last_good_checkpoint(
+        tmp_path, monkeypatch, capsys):
+    from torch.utils.tensorboard import SummaryWriter
+
+    add_scalar, calls = SummaryWriter.add_scalar, []
+
+    def fills_the_disk(self, *args, **kwargs):  # TensorBoard's writer once the disk is full
+        calls.append(1)
+        if len(calls) > 400:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return add_scalar(self, *args, **kwargs)
+
+    monkeypatch.setattr(SummaryWriter, "add_scalar", fills_the_disk)
+    monkeypatch.chdir(tmp_path)
+    code, output = run_in_process([*BASE, f"run_dir={tmp_path}/run", "quiet=true"], capsys)
+    good = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*.pt"))
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code == 1 and "Traceback" not in output and len(errors) == 1, output
+    assert "No space left on device" in errors[0] and f"last good checkpoint: {good[-1]}" in errors[0], errors[0]
