@@ -177,8 +177,9 @@ def main(dict_cfg: DictConfig) -> dict:
             sys.exit(1)
         except OSError as error:  # TensorBoard's writer, a video file: storage failed outside a checkpoint
             good = checkpoint.list_checkpoints(run_dir / "checkpoints")
+            then = f"then resume={run_dir}" if good else "then start the run again"
             print(f"error: writing to {run_dir} failed: {error.strerror or error}; last good checkpoint: "
-                  f"{good[-1].name if good else 'none'} (fix the storage, then resume={run_dir})", file=sys.stderr)
+                  f"{good[-1].name if good else 'none'} (fix the storage, {then})", file=sys.stderr)
             sys.exit(1)
         if trainer.stopped_early:
             # Stopped by a signal, checkpoint written: exit as a process killed by it reports (128 + N), not as
