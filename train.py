@@ -16,7 +16,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 # OpenMP workers that wait passively instead of spinning for a core another process holds: torch's default
-# threads then stay within ~2x of the best setting beside busy processes instead of 3-80x (bench/threads.py).
+# threads then stay within 15 % of the best setting idle and beside a busy process, where spinning ones were up
+# to 2x slower beside one (bench/threads.py).
 # Read when torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -46,32 +46,38 @@ def per_tap_fire_conv(W: torch.Tensor, iterations: int = 10) -> torch.Tensor:
     return (math.sqrt(d_out / d_in) / (kh * kw)) * Q
 
 
-def dqn_agent() -> DQN:
+def dqn_agent(device: str = "cpu") -> DQN:
     torch.manual_seed(0)
     space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
-    return DQN(space, gym.spaces.Discrete(4), "cpu", **compose("agent=dqn", "env=atari")["agent"])
+    return DQN(space, gym.spaces.Discrete(4), device, **compose("agent=dqn", "env=atari")["agent"])
 
 
-def dqn_batch(size: int = 32) -> Batch:
+def dqn_batch(size: int = 32, device: str = "cpu") -> Batch:
     g = torch.Generator().manual_seed(0)
     obs = torch.randint(0, 256, (size, 4, 84, 84), dtype=torch.uint8, generator=g)
-    return Batch(obs=obs, actions=torch.randint(0, 4, (size,), generator=g), rewards=torch.randn(size, generator=g),
-                 next_obs=obs.roll(1, 0), discounts=torch.full((size,), 0.99))
+    return _on(Batch(obs=obs, actions=torch.randint(0, 4, (size,), generator=g),
+                     rewards=torch.randn(size, generator=g), next_obs=obs.roll(1, 0),
+                     discounts=torch.full((size,), 0.99)), device)
 
 
-def simba_sac(net: str = "simba") -> SAC:
+def simba_sac(net: str = "simba", device: str = "cpu") -> SAC:
     """The FIRE paper's SimBa SAC (agent/net=simba, or another `net`) with h1-walk's observation and action sizes."""
     torch.manual_seed(0)
     obs_space = gym.spaces.Box(-np.inf, np.inf, (H1_WALK_OBS,), np.float32)
     action_space = gym.spaces.Box(-1.0, 1.0, (H1_ACTIONS,), np.float32)
-    return SAC(obs_space, action_space, "cpu", **compose("agent=sac", f"agent/net={net}", "env=h1-walk")["agent"])
+    return SAC(obs_space, action_space, device, **compose("agent=sac", f"agent/net={net}", "env=h1-walk")["agent"])
 
 
-def sac_batch(size: int = 256) -> Batch:
+def sac_batch(size: int = 256, device: str = "cpu") -> Batch:
     g = torch.Generator().manual_seed(0)
-    return Batch(obs=torch.randn(size, H1_WALK_OBS, generator=g),
-                 actions=torch.rand(size, H1_ACTIONS, generator=g) * 2 - 1, rewards=torch.randn(size, generator=g),
-                 next_obs=torch.randn(size, H1_WALK_OBS, generator=g), discounts=torch.full((size,), 0.99))
+    return _on(Batch(obs=torch.randn(size, H1_WALK_OBS, generator=g),
+                     actions=torch.rand(size, H1_ACTIONS, generator=g) * 2 - 1, rewards=torch.randn(size, generator=g),
+                     next_obs=torch.randn(size, H1_WALK_OBS, generator=g), discounts=torch.full((size,), 0.99)),
+               device)
+
+
+def _on(batch: Batch, device: str) -> Batch:
+    return Batch(**{name: getattr(batch, name).to(device) for name in Batch.__dataclass_fields__})
 
 
 def batched_vs_per_tap(calls: int, repeats: int) -> list[tuple]:

@@ -101,7 +101,7 @@ def unprimed(preset: Mapping) -> dict[str, tuple[str, ...]]:
     return {"unprimed": ("reinit=none", "priming_updates=0", "reinit.at_env_steps=[]")}
 
 
-WARMSTART_MIDPOINT = 150_000  # configs/experiment/warmstart_minatar_dqn.yaml: stage 1 on breakout this long
+WARMSTART_MIDPOINT = 100_000  # configs/experiment/warmstart_minatar_dqn.yaml: stage 1 on breakout this long
 
 
 def fresh_after_warm_start(preset: Mapping) -> dict[str, tuple[str, ...]]:
@@ -189,7 +189,8 @@ def jobs_of(protocol: Protocol, seeds: Sequence[int], runs: Path,
             trigger = (f"reinit.trigger={protocol.signal}",) if method == ADAPTIVE else ()
             jobs.append(Job(protocol.name, method.split("/")[0], s, base / method / f"seed{s}",
                             (*preset, *overrides, *trigger, *branch)))
-    return stage1, jobs
+    # Seed by seed: a sweep stopped part-way leaves whole seeds of every method, comparable cell by cell.
+    return stage1, sorted(jobs, key=lambda job: job.seed)
 
 
 def finished(job: Job) -> dict | None:
@@ -324,22 +325,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", help="only these methods and references (default: all), "
                         "e.g. --methods none fresh for a pilot of a protocol's gap")
     parser.add_argument("--dry-run", action="store_true", help="print the train.py commands and exit")
+    parser.add_argument("--report", action="store_true",
+                        help="only write the tables and figures from the runs that finished (run nothing)")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         parser.error("--seeds and --jobs must be >= 1")
     return execute([PROTOCOLS[p] for p in args.protocols], range(args.seeds), args.jobs, args.runs, args.out,
-                   args.dry_run, methods=args.methods)
+                   args.dry_run, methods=args.methods, report=args.report)
 
 
 def execute(protocols: Sequence[Protocol], seeds: Sequence[int], parallel: int, runs: Path, out: Path,
-            dry_run: bool = False, reps: int = 2000, methods: Sequence[str] | None = None) -> int:
+            dry_run: bool = False, reps: int = 2000, methods: Sequence[str] | None = None,
+            report: bool = False) -> int:
     planned = {p.name: jobs_of(p, seeds, runs, methods) for p in protocols}
     if dry_run:
         for stage1, jobs in planned.values():
             for job in [*stage1, *jobs]:
                 print(("# done: " if finished(job) else "") + shlex.join(job.command))
         return 0
-    for name, (stage1, jobs) in planned.items():
+    for name, (stage1, jobs) in planned.items() if not report else ():
         print(f"{name}: {len(stage1) + len(jobs)} runs", file=sys.stderr, flush=True)
         run_all(stage1, parallel)
         run_all(jobs, parallel)

@@ -43,9 +43,9 @@ def measure(threads: int, calls_scale: float) -> dict[str, float]:
     dqn, dqn_b = dqn_agent(), dqn_batch()
     simba, sac_b = simba_sac(), sac_batch()
     mlp = simba_sac(net="mlp")
-    calls = {"SAC update, MLP 256x256": lambda: mlp.update(sac_b),
-             "SAC update, SimBa": lambda: simba.update(sac_b),
-             "DQN update, Nature CNN": lambda: dqn.update(dqn_b),
+    calls = {"SAC update, MLP 256x256": lambda: mlp.update(sac_b, updates=0, env_steps=0),
+             "SAC update, SimBa": lambda: simba.update(sac_b, updates=0, env_steps=0),
+             "DQN update, Nature CNN": lambda: dqn.update(dqn_b, updates=0, env_steps=0),
              "FIRE event, DQN": lambda: dqn.reinit("fire", {}, dqn_b),
              "FIRE event, SimBa SAC": lambda: simba.reinit("fire", {}, sac_b)}
     seconds = {}

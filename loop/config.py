@@ -393,16 +393,19 @@ def check_compatibility(cfg: Mapping[str, Any], branch_from: Mapping[str, Any] |
     except ValueError as exc:
         raise ConfigError(f"replay: {_one_line(exc)}") from None
     if branch_from is not None:
+        # Another env is a warm start to a new task (the same spaces, e.g. padded MinAtar games); networks
+        # that do not fit its spaces are refused by their shapes below.
         source = branch_from.get("config") or {}
         was = (source.get("agent", {}).get("name"), source.get("env", {}).get("id"))
-        _require(was == (agent_name, cfg["env"]["id"]),
-                 f"load_checkpoint={cfg['load_checkpoint']!r} holds agent={was[0]} on env.id={was[1]}; this run is "
-                 f"agent={agent_name} on env.id={cfg['env']['id']}: branch with the same agent and env")
+        _require(was[0] == agent_name,
+                 f"load_checkpoint={cfg['load_checkpoint']!r} holds agent={was[0]} (on env.id={was[1]}); this run is "
+                 f"agent={agent_name}: branch with the same agent")
         try:
             agent.load_state_dict(branch_from["agent"])
         except Exception as exc:  # torch's shape mismatches are RuntimeErrors, missing keys KeyErrors
             raise ConfigError(f"load_checkpoint={cfg['load_checkpoint']!r} holds networks of another shape than "
-                              f"agent={agent_name} here ({_one_line(exc)})") from None
+                              f"agent={agent_name} on env.id={cfg['env']['id']} here (they were trained on "
+                              f"env.id={was[1]}: {_one_line(exc)})") from None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -309,7 +309,8 @@ class Trainer:
             self._update(self.budget.earn(cursor, boundary), start)
             cursor = boundary
             if boundary in priming:
-                self._update(self.priming_updates, start)
+                with self.logger.progress.during(f"priming ({self.priming_updates} updates)"):
+                    self._update(self.priming_updates, start)
             if boundary in scheduled:
                 self._reinit(boundary)
             if boundary in checks:

@@ -43,13 +43,13 @@ def fixtures(root: Path) -> dict[str, str]:
     (f / "elsewhere" / "step_000000000010.pt").rename(f / "only_foreign" / "checkpoints" / "step_000000000010.pt")
     sac_on = {"agent": {"name": "sac"}, "env": {"id": "Pendulum-v1"}}
     checkpoint.save({"agent": {"critic": torch.zeros(3)}, "config": sac_on}, f / "other_net", 10, keep=1)
-    checkpoint.save({"agent": {}, "config": {"agent": {"name": "sac"}, "env": {"id": "Hopper-v5"}}},
-                    f / "other_env", 10, keep=1)
+    checkpoint.save({"agent": {}, "config": {"agent": {"name": "dqn"}, "env": {"id": "CartPole-v1"}}},
+                    f / "other_agent", 10, keep=1)
     return {k: str(v) for k, v in {
         "missing": f / "missing", "file": f / "a_file", "empty": f / "empty.pt", "not_a_run": f / "not_a_run",
         "broken": f / "broken", "partial": f / "partial", "never": f / "never_checkpointed",
         "foreign": f / "only_foreign",
-        "other_net": f / "other_net" / "step_000000000010.pt", "other_env": f / "other_env" / "step_000000000010.pt",
+        "other_net": f / "other_net" / "step_000000000010.pt", "other_agent": f / "other_agent" / "step_000000000010.pt",
     }.items()}
 
 
@@ -91,7 +91,7 @@ CASES = [
     ("resume={foreign}", "resume"),
     ("load_checkpoint={missing}", "load_checkpoint"), ("load_checkpoint={file}", "load_checkpoint"),
     ("load_checkpoint={empty}", "load_checkpoint"), ("load_checkpoint={other_net}", "load_checkpoint"),
-    ("load_checkpoint={other_env}", "load_checkpoint"), ("resume={never} load_checkpoint={file}", "resume"),
+    ("load_checkpoint={other_agent}", "load_checkpoint"), ("resume={never} load_checkpoint={file}", "resume"),
     ("run_dir={file}/run", "run_dir"), ("resume=auto run_dir=runs/${{now:%H%M%S}}", "run_dir"),
 ]
 

@@ -89,3 +89,22 @@ def test_help_lists_the_config_groups(tmp_path):
     for line in ("agent.tau: float in (0.0, 1.0]  Polyak rate", "agent.epsilon_end: float in [0.0, 1.0]",
                  "reinit.iterations: int >= 1 (default 10)  Newton-Schulz steps", "reinit=pi: plasticity injection"):
         assert line in result.stdout, line
+
+
+def test_warm_start_branches_onto_another_game_with_the_same_spaces_and_refuses_other_spaces(tmp_path):
+    # The warm-start protocol (experiment=warmstart_minatar_dqn): stage 1 on breakout, stage 2 on
+    # space_invaders; both have MinAtar's 6 actions and 6 padded channels, so the networks fit both.
+    tiny = ["experiment=warmstart_minatar_dqn", "learning_starts=200", "eval.every_env_steps=100000",
+            "eval.episodes=1", "checkpoint.every_env_steps=100000", "quiet=true"]
+    stage1 = train(*tiny, "env.game=breakout", "total_env_steps=400", f"run_dir={tmp_path}/stage1", cwd=tmp_path)
+    assert stage1.returncode == 0, stage1.stderr
+    saved = tmp_path / "stage1" / "checkpoints" / "step_000000000400.pt"
+    stage2 = train(*tiny, "total_env_steps=600", "reinit=fire", f"load_checkpoint={saved}",
+                   f"run_dir={tmp_path}/stage2", cwd=tmp_path)
+    assert stage2.returncode == 0, stage2.stderr
+    assert "[reinit] fire at env step 400 (on load)" in stage2.stdout
+    # Without the padding, space_invaders' observations have 6 channels and breakout's network takes 4.
+    other = train(*tiny, "env.game=breakout", "env.kwargs.channels=null", "total_env_steps=600",
+                  f"load_checkpoint={saved}", f"run_dir={tmp_path}/other", cwd=tmp_path)
+    assert other.returncode == 2 and "holds networks of another shape" in other.stderr
+    assert "trained on env.id=minatar-breakout-v0" in other.stderr and not (tmp_path / "other").exists()

@@ -10,7 +10,9 @@ Two models per task:
 
 A model is shared, not copied: an evaluation env beside the training envs adds only its MjData
 (~15 MB) instead of another model. Shared models are read-only (no env edits its model). A model is
-freed when its last env is (weak references).
+freed when its last env is (weak references), except the physics model compiled last, which stays: a
+process that closes its env and makes another of the same task (train.py checks the config with one env,
+then builds the run's) would otherwise compile it twice, and a compile briefly needs ~100 MB more.
 
 Memory: MuJoCo keeps the decoded STL meshes of every compile in a process-wide asset cache (~100 MB
 for the H1) to speed up recompiling; we compile each task once, so we compile with that cache off
@@ -33,6 +35,7 @@ from envs.h1.task import TASKS
 
 _PHYSICS: weakref.WeakValueDictionary[str, mujoco.MjModel] = weakref.WeakValueDictionary()
 _RENDER: weakref.WeakValueDictionary[tuple[str, int, int], mujoco.MjModel] = weakref.WeakValueDictionary()
+_LAST_PHYSICS: list[mujoco.MjModel] = []  # a strong reference to the last physics model compiled
 
 
 def physics_model(task: str) -> mujoco.MjModel:
@@ -40,6 +43,7 @@ def physics_model(task: str) -> mujoco.MjModel:
     model = _PHYSICS.get(task)
     if model is None:
         model = _PHYSICS[task] = _compile(task, discard_visual=True)
+        _LAST_PHYSICS[:] = [model]
     return model
 
 

@@ -3,7 +3,6 @@
 Also checks the pieces a benchmark's figures rest on: the per-tap reference equals fire_conv, the FLOP
 count of a Nature-CNN update, the reference replay's layout."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -51,10 +50,16 @@ def test_dqn_speed_quick_prints_loop_and_roofline():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("agents.sac") is None, reason="SAC (agents/sac.py) is not merged yet")
 def test_sac_speed_quick_prints_loop_ratios():
     out = run_quick("bench.sac_speed")
     assert "end to end, UTD 1" in out
+
+
+@pytest.mark.slow
+def test_threads_quick_prints_every_setting_in_both_conditions():
+    out = run_quick("bench.threads")
+    assert "1 busy process" in out and "worst ratio to the best setting" in out
+    assert all(name in out for name in ("1 thread", "2 threads (torch's default)", "OMP_WAIT_POLICY=passive"))
 
 
 def test_per_tap_reference_equals_batched_fire_conv():

@@ -68,6 +68,19 @@ def test_envs_of_a_task_share_one_model():
     assert render_model("run", 64, 48).ngeom > train.model.ngeom
 
 
+def test_a_closed_envs_physics_model_is_reused_by_the_next_env_of_its_task():
+    # train.py checks the config with one env, closes it, then builds the run's: one compile, not two.
+    import gc
+    import weakref
+
+    first = H1Env("stand")
+    model = weakref.ref(first.model)
+    first.close()
+    del first
+    gc.collect()
+    assert model() is not None and H1Env("stand").model is model()
+
+
 def test_compiling_leaves_no_decoded_meshes_in_mujocos_asset_cache():
     cache = mujoco.mj_getCache()
     full_model("walk")
