@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
+WARM_UP = "warm-up"  # the loop's phase of uniform random actions before the first update
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
 
@@ -76,7 +77,10 @@ class Progress:
 
     def set_phase(self, phase: str, *, timed: bool = False) -> None:
         if phase != self.phase:
-            self.phase, self.phase_started, self.phase_timed = phase, self.clock(), timed
+            now = self.clock()
+            if self.phase == WARM_UP and not timed:  # its random steps say nothing of the learning speed
+                self.samples = deque([(now, self.env_steps)])
+            self.phase, self.phase_started, self.phase_timed = phase, now, timed
 
     @contextmanager
     def during(self, phase: str) -> Iterator[None]:
@@ -101,7 +105,8 @@ class Progress:
         """`SPS=.. ETA=.. <phase> [<time in it, for phases that advance no env steps>] return=.. eval=..`."""
         now = self.clock() if now is None else now
         sps = self.rate(now)
-        eta = tqdm.format_interval((self.total - self.env_steps) / sps) if sps > 0 else "?"
+        # Random warm-up steps are 10-100x faster than learning ones: an ETA from them would be wrong.
+        eta = tqdm.format_interval((self.total - self.env_steps) / sps) if sps > 0 and self.phase != WARM_UP else "?"
         parts = [f"SPS={sps:.3g}" if sps < 100 else f"SPS={sps:.0f}", f"ETA={eta}"]
         if self.phase:
             timed = f" {tqdm.format_interval(now - self.phase_started)}" if self.phase_timed else ""

@@ -29,6 +29,7 @@ from loop.episodes import episode_ended, final_observations
 from loop.evaluation import Evaluator
 from loop.guard import NonFiniteError, check_finite
 from loop.logger import RunLogger
+from loop.progress import WARM_UP
 from loop.schedule import EventSchedule, UpdateBudget
 from loop.seeding import rng_state, seed_everything, set_rng_state
 from loop.signals import StopRequested, StopSignals
@@ -224,7 +225,7 @@ class Trainer:
         window_start = (self.env_steps, time.perf_counter())
         while self.env_steps < self.total_env_steps and self.signals.received is None:
             start = self.env_steps
-            progress.set_phase("warm-up" if start < self.cfg["learning_starts"] else "learning")
+            progress.set_phase(WARM_UP if start < self.cfg["learning_starts"] else "learning")
             self._act()
             self._learn(start, self.env_steps)
             if self.log_schedule.between(start, self.env_steps):

@@ -19,10 +19,18 @@ def test_sps_and_eta_come_from_the_recent_window_not_the_warm_up():
     clock = FakeClock()
     progress = Progress(1_000_000, 0, quiet=True, window_seconds=30.0, clock=clock)
     steps = 0
+    progress.set_phase("warm-up")
     for _ in range(100):  # warm-up: 1000 env steps/s for 10 s
         clock.now += 0.1
         steps += 100
         progress.advance(steps)
+    assert "SPS=1000 ETA=? warm-up" in progress.status()  # no ETA from random steps
+    progress.set_phase("learning")
+    for _ in range(6):  # learning: 3 env steps/s; its speed shows within seconds, not after the 30 s window
+        clock.now += 1 / 3
+        steps += 1
+        progress.advance(steps)
+    assert abs(progress.rate() - 3.0) < 0.3
     for _ in range(600):  # learning: 3 env steps/s for 200 s
         clock.now += 1 / 3
         steps += 1
