@@ -143,8 +143,8 @@ def _interventions_by_panel(curves: Sequence[RunCurve]) -> dict[str, dict[str, s
 
 
 def method_colour(method: str) -> str:
-    """The colour of a method ("agent+intervention") in every panel and figure: its intervention's."""
-    intervention = method.split("+", 1)[-1]
+    """The colour of a method ("agent+intervention[ variant]") in every panel and figure: its intervention's."""
+    intervention = method.split("+", 1)[-1].split(" ")[0]
     if intervention in INTERVENTION_COLOURS:
         return INTERVENTION_COLOURS[intervention]
     return OTHER_COLOURS[zlib.crc32(intervention.encode()) % len(OTHER_COLOURS)]
@@ -158,15 +158,19 @@ def draw_curves(table: pd.DataFrame, curves: Sequence[RunCurve], tag: str, out: 
     fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
     marks = _interventions_by_panel(curves)
     for ax, env in zip(axes.flat, envs, strict=False):
-        for method, points in table[table["env"] == env].groupby("method"):
+        panel = table[table["env"] == env]
+        # Beside variants (primed, branched runs), the plain runs are the reference: dashed, same colours.
+        reference_style = "--" if panel["method"].str.contains(" ").any() else "-"
+        for method, points in panel.groupby("method"):
             colour = method_colour(method)
+            style = "-" if " " in method or reference_style == "-" else reference_style
             label = f"{method} (n={points['seeds'].max()})"
             if len(points) == 1:  # a line or band through one point draws nothing: a marker with its CI
                 mean, low, high = points[["mean", "low", "high"]].to_numpy()[0]
                 ax.errorbar(points["step"], [mean], yerr=[[mean - low], [high - mean]], fmt="o", color=colour,
                             capsize=3, label=label)
             else:
-                ax.plot(points["step"], points["mean"], color=colour, label=label)
+                ax.plot(points["step"], points["mean"], color=colour, linestyle=style, label=label)
                 ax.fill_between(points["step"], points["low"], points["high"], color=colour, alpha=0.2,
                                 linewidth=0)
             for step in sorted(marks[env].get(method, ())):

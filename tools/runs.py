@@ -31,11 +31,14 @@ class Run:
     suite: str
     game: str | None  # the ALE ROM id (env.game) for suite=atari, for human-normalised scores
     scheduled_steps: tuple[int, ...]  # intervention env steps from the config, up to total_env_steps
+    # What else sets the run apart from a plain run of the method: "primed" (priming_updates > 0),
+    # "branched" (load_checkpoint: stage 2 of a two-stage run), both, or "".
+    variant: str = ""
 
     @property
     def method(self) -> str:
-        """The curve label: agent and intervention, e.g. "dqn+fire"."""
-        return f"{self.agent}+{self.intervention}"
+        """The curve label: agent and intervention, and the variant if any, e.g. "dqn+fire branched"."""
+        return f"{self.agent}+{self.intervention}" + (f" {self.variant}" if self.variant else "")
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
@@ -90,6 +93,9 @@ def load_run(path: str | Path) -> Run:
         suite=suite,
         game=str(_get(config, "env.game", path)) if suite == "atari" else None,
         scheduled_steps=_scheduled_steps(reinit, int(_get(config, "total_env_steps", path))),
+        variant=" ".join(name for name, present in (("primed", int(config.get("priming_updates") or 0) > 0),
+                                                     ("branched", bool(config.get("load_checkpoint"))))
+                         if present),
     )
 
 

@@ -20,7 +20,7 @@ TAG = "eval/episodic_return"
 
 def make_run(root: Path, env: str, agent: str, reinit: str, seed: int, values: dict[int, float],
              *, game: str | None = None, at: tuple[int, ...] = (), logged_events: tuple[int, ...] = (),
-             total: int = 1000) -> Path:
+             total: int = 1000, extra: dict | None = None) -> Path:
     """A run directory like train.py's: config.yaml plus an event file with TAG (and reinit/event)."""
     path = root / env / f"{agent}-{reinit}" / f"seed{seed}"
     path.mkdir(parents=True)
@@ -28,7 +28,7 @@ def make_run(root: Path, env: str, agent: str, reinit: str, seed: int, values: d
     if game:
         env_cfg["game"] = game
     config = {"seed": seed, "total_env_steps": total, "agent": {"name": agent}, "env": env_cfg,
-              "reinit": {"name": reinit, "at_env_steps": list(at), "every_env_steps": None}}
+              "reinit": {"name": reinit, "at_env_steps": list(at), "every_env_steps": None}, **(extra or {})}
     (path / "config.yaml").write_text(yaml.safe_dump(config))
     writer = SummaryWriter(str(path))
     for step, value in values.items():
@@ -147,6 +147,22 @@ def test_single_points_get_a_marker_and_each_method_keeps_its_colour(tmp_path, m
     colours = {label.split()[0]: line.get_color() for label, line in drawn_lines(monkeypatch, other, other).items()}
     assert colours["dqn+none"] == none_colour and len(set(colours.values())) == 3
     assert plot.method_colour("sac+brand_new") == plot.method_colour("dqn+brand_new")
+
+
+def test_primed_and_branched_runs_are_their_own_groups_beside_the_plain_reference(tmp_path, monkeypatch):
+    # bench.rl_plasticity: primed runs beside an unprimed reference, branches beside a fresh run; the
+    # same intervention would otherwise pool them into one curve.
+    for seed in (0, 1):
+        make_run(tmp_path / "p", "hopper", "sac", "none", seed, {100: 1.0, 200: 2.0}, extra={"priming_updates": 50})
+        make_run(tmp_path / "u", "hopper", "sac", "none", seed, {100: 5.0, 200: 6.0}, extra={"priming_updates": 0})
+        make_run(tmp_path / "b", "hopper", "sac", "fire", seed, {100: 3.0, 200: 4.0},
+                 extra={"priming_updates": 50, "load_checkpoint": "stage1.pt"})
+    assert {load_run(p).method for p in find_runs([tmp_path])} == {"sac+none primed", "sac+none",
+                                                                  "sac+fire primed branched"}
+    lines = drawn_lines(monkeypatch, tmp_path, tmp_path)
+    assert lines["sac+none primed (n=2)"].get_color() == lines["sac+none (n=2)"].get_color()
+    assert lines["sac+none (n=2)"].get_linestyle() == "--" and lines["sac+none primed (n=2)"].get_linestyle() == "-"
+    assert lines["sac+fire primed branched (n=2)"].get_color() == plot.method_colour("sac+fire")
 
 
 def test_interventions_fall_back_to_the_config_schedule(tmp_path):
