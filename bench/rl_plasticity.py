@@ -37,7 +37,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -279,15 +279,21 @@ def aggregate(frame: pd.DataFrame, reps: int = 2000) -> pd.DataFrame:
 
 
 def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job]], out: Path,
-                  reps: int = 2000) -> pd.DataFrame:
-    """The CSV, the markdown tables and one learning-curve figure per protocol."""
+                  reps: int = 2000, stage1_jobs: Mapping[str, list[Job]] | None = None) -> pd.DataFrame:
+    """The CSV, the markdown tables and one learning-curve figure per protocol.
+
+    Stage-1 runs (two-stage protocols) get CSV rows of their own, method "stage1" and their final evaluation
+    on the stage-1 task, so that every branch's `load_checkpoint=` can be re-made from the CSV; they are
+    not a method of the tables or figures."""
     out.mkdir(parents=True, exist_ok=True)
     frames, report = [], ["# RL plasticity protocols (bench/rl_plasticity.py)\n"]
     for protocol in protocols:
         frame = scores_table(protocol, all_jobs[protocol.name])
         if frame.empty:
             continue
-        frames.append(frame)
+        stage1 = (stage1_jobs or {}).get(protocol.name, [])
+        frames.append(pd.concat([scores_table(replace(protocol, score=final_evaluation, normalize_by=None), stage1),
+                                 frame], ignore_index=True) if stage1 else frame)
         unit = f"return relative to `{protocol.normalize_by}`" if protocol.normalize_by else "return"
         report.append(f"## {protocol.name}\n\nScore: {unit}; {len(frame)} runs, "
                       f"{frame['seconds'].sum() / 3600:.2f} h of run time in all.\n")
@@ -347,7 +353,8 @@ def execute(protocols: Sequence[Protocol], seeds: Sequence[int], parallel: int, 
         print(f"{name}: {len(stage1) + len(jobs)} runs", file=sys.stderr, flush=True)
         run_all(stage1, parallel)
         run_all(jobs, parallel)
-    write_results(protocols, {name: jobs for name, (_, jobs) in planned.items()}, out, reps)
+    write_results(protocols, {name: jobs for name, (_, jobs) in planned.items()}, out, reps,
+                  stage1_jobs={name: stage1 for name, (stage1, _) in planned.items()})
     print(f"wrote {out / 'rl_plasticity.csv'}, {out / 'rl_plasticity.md'} and the figures", file=sys.stderr)
     return 0
 

@@ -78,6 +78,23 @@ def test_tables_from_finished_runs(tiny, tmp_path):
     assert (tmp_path / "out" / "rl_plasticity_tiny.png").stat().st_size > 0
 
 
+def test_stage1_runs_get_csv_rows_but_stay_out_of_the_tables(monkeypatch, tmp_path):
+    # Two-stage protocols: a branch's command loads the stage-1 checkpoint, so the CSV carries the stage-1
+    # run's command too; the tables and figures compare methods only.
+    monkeypatch.setattr(rl_plasticity, "METHODS", METHODS)
+    two_stage = Protocol("two", TINY, stage1_env_steps=150, stage1=("env.max_episode_steps=50",))
+    stage1, jobs = rl_plasticity.jobs_of(two_stage, range(2), tmp_path / "runs")
+    for job in [*stage1, *jobs]:
+        fake_run(job, config_of(job, {"name": "pendulum", "suite": "gymnasium"}),
+                 {"eval/episodic_return": {150: -900.0 if job in stage1 else -100.0 * (job.seed + 1)}})
+    table = rl_plasticity.write_results([two_stage], {"two": jobs}, tmp_path / "out", reps=200,
+                                        stage1_jobs={"two": stage1})
+    assert sorted(table["method"]) == ["fire", "fire", "none", "none", "stage1", "stage1"]
+    assert set(table[table["method"] == "stage1"]["score"]) == {-900.0}
+    assert all("load_checkpoint=" in c for c in table[table["method"] != "stage1"]["command"])
+    assert "stage1" not in (tmp_path / "out" / "rl_plasticity.md").read_text()
+
+
 def test_continual_scores_are_end_of_turn_returns_relative_to_fresh(tmp_path, monkeypatch):
     monkeypatch.setattr(rl_plasticity, "METHODS", {"none": ("reinit=none",)})
     turn, games = 100, ["breakout", "freeway"]
