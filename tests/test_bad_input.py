@@ -48,8 +48,8 @@ def fixtures(root: Path) -> dict[str, str]:
     return {k: str(v) for k, v in {
         "missing": f / "missing", "file": f / "a_file", "empty": f / "empty.pt", "not_a_run": f / "not_a_run",
         "broken": f / "broken", "partial": f / "partial", "never": f / "never_checkpointed",
-        "foreign": f / "only_foreign",
-        "other_net": f / "other_net" / "step_000000000010.pt", "other_agent": f / "other_agent" / "step_000000000010.pt",
+        "foreign": f / "only_foreign", "other_net": f / "other_net" / "step_000000000010.pt",
+        "other_agent": f / "other_agent" / "step_000000000010.pt",
     }.items()}
 
 
