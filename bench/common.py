@@ -38,13 +38,21 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def time_per_call(fn: Callable[[], object], calls: int, warmup: int = 2) -> float:
-    """Median-free mean seconds per call of fn over `calls` calls after `warmup` untimed ones."""
+def time_per_call(fn: Callable[[], object], calls: int, warmup: int = 2,
+                  device: torch.device | None = None) -> float:
+    """Median-free mean seconds per call of fn over `calls` calls after `warmup` untimed ones; on a CUDA
+    `device`, drained before and after, so that queued kernels count."""
+    def drain() -> None:
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for _ in range(warmup):
         fn()
+    drain()
     start = time.perf_counter()
     for _ in range(calls):
         fn()
+    drain()
     return (time.perf_counter() - start) / calls
 
 

@@ -11,30 +11,12 @@ the table instead of stopping the others (the figure then says what failed).
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import torch
 
-from bench.common import machine, table
+from bench.common import machine, table, time_per_call
 from bench.fire_speed import dqn_agent, dqn_batch, sac_batch, simba_sac
-
-
-def seconds_per_call(fn: Callable[[], object], calls: int, device: torch.device, warmup: int = 3) -> float:
-    """Mean seconds per call after `warmup` calls, with the device drained before and after."""
-    for _ in range(warmup):
-        fn()
-    _synchronize(device)
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    _synchronize(device)
-    return (time.perf_counter() - start) / calls
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def updates_per_second(make_agent: Callable[[], object], batch, calls: int, device: torch.device,
@@ -42,7 +24,7 @@ def updates_per_second(make_agent: Callable[[], object], batch, calls: int, devi
     agent = make_agent()
     update = torch.compile(agent.update) if compiled else agent.update
     try:
-        seconds = seconds_per_call(lambda: update(batch, updates=0, env_steps=0), calls, device)
+        seconds = time_per_call(lambda: update(batch, updates=0, env_steps=0), calls, warmup=3, device=device)
     except Exception as exc:  # noqa: BLE001 (a compile failure is a figure of this table)
         return f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
     return f"{1 / seconds:.4g}"
@@ -74,8 +56,8 @@ def main() -> None:
     rows = []
     for event, (make, batch) in events.items():
         agent = make()
-        seconds = seconds_per_call(lambda a=agent, b=batch: a.reinit("fire", {}, b), 1 if args.quick else 5,
-                                   device, warmup=1)
+        seconds = time_per_call(lambda a=agent, b=batch: a.reinit("fire", {}, b), 1 if args.quick else 5,
+                                warmup=1, device=device)
         rows.append((event, f"{seconds * 1e3:.1f}"))
     print(table(["FIRE event", "ms"], rows))
 

@@ -349,10 +349,11 @@ def execute(protocols: Sequence[Protocol], seeds: Sequence[int], parallel: int, 
             for job in [*stage1, *jobs]:
                 print(("# done: " if finished(job) else "") + shlex.join(job.command))
         return 0
-    for name, (stage1, jobs) in planned.items() if not report else ():
-        print(f"{name}: {len(stage1) + len(jobs)} runs", file=sys.stderr, flush=True)
-        run_all(stage1, parallel)
-        run_all(jobs, parallel)
+    if not report:
+        for name, (stage1, jobs) in planned.items():
+            print(f"{name}: {len(stage1) + len(jobs)} runs", file=sys.stderr, flush=True)
+            run_all(stage1, parallel)
+            run_all(jobs, parallel)
     write_results(protocols, {name: jobs for name, (_, jobs) in planned.items()}, out, reps,
                   stage1_jobs={name: stage1 for name, (stage1, _) in planned.items()})
     print(f"wrote {out / 'rl_plasticity.csv'}, {out / 'rl_plasticity.md'} and the figures", file=sys.stderr)
