@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import zstandard
 
-from replay.base import Batch, require_memory
+from replay.base import Batch, lazy_zeros, require_memory
 
 BYTES_PER_FRAME_PIXEL = 1  # uint8
 ZSTD_LEVEL = 3  # zstd's default: on Atari frames ~as fast as level 1, smaller (bench/checkpoint_size.py)
@@ -116,13 +116,13 @@ class AtariReplay:
             require_memory(f"AtariReplay(capacity={capacity})", needed)
 
         shape = (num_envs, self.transitions_per_env)
-        self.frames = np.zeros((num_envs, self.frames_per_env, *self.frame_shape), dtype=np.uint8)
-        self.frame_pos = np.zeros(shape, dtype=np.int64)  # absolute position in the env's frame stream
-        self.history = np.zeros(shape, dtype=np.uint8)  # earlier frames of the same episode, <= stack - 1
-        self.actions = np.zeros(shape, dtype=np.uint8)
-        self.rewards = np.zeros(shape, dtype=np.float32)
-        self.terminated = np.zeros(shape, dtype=bool)
-        self.episode_end = np.zeros(shape, dtype=bool)  # terminated or truncated
+        self.frames = lazy_zeros((num_envs, self.frames_per_env, *self.frame_shape), dtype=np.uint8)
+        self.frame_pos = lazy_zeros(shape, dtype=np.int64)  # absolute position in the env's frame stream
+        self.history = lazy_zeros(shape, dtype=np.uint8)  # earlier frames of the same episode, <= stack - 1
+        self.actions = lazy_zeros(shape, dtype=np.uint8)
+        self.rewards = lazy_zeros(shape, dtype=np.float32)
+        self.terminated = lazy_zeros(shape, dtype=bool)
+        self.episode_end = lazy_zeros(shape, dtype=bool)  # terminated or truncated
 
         self.frames_written = np.zeros(num_envs, dtype=np.int64)
         self.transitions_written = np.zeros(num_envs, dtype=np.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,3 +76,14 @@ def require_memory(what: str, needed: int) -> None:
     if available is not None and needed > available:
         raise MemoryError(f"{what} needs {needed / 2**30:.2f} GiB, only {available / 2**30:.2f} GiB available; "
                           "lower replay.capacity (or pass check_memory=False)")
+
+
+def lazy_zeros(shape: int | tuple[int, ...], dtype: np.dtype | type | str) -> np.ndarray:
+    """A zero array whose pages cost memory only once written: it lives in an anonymous mmap. np.zeros gives
+    no such promise: glibc serves blocks below its mmap threshold from the heap and clears them there, and
+    the threshold grows (up to 32 MiB) each time a larger block is freed, so a replay built after another one
+    was freed (train.py's config check) touched every page of its smaller arrays (+8 MiB on h1-walk)."""
+    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    if nbytes == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(shape)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from replay.base import Batch, require_memory
+from replay.base import Batch, lazy_zeros, require_memory
 
 DISCOUNT_DTYPE = REWARD_DTYPE = np.float32
 
@@ -50,12 +50,12 @@ class UniformReplay:
         needed = self.nbytes_for(capacity, obs_shape, obs_dtype, action_shape, action_dtype)
         if check_memory:
             require_memory(f"UniformReplay(capacity={capacity})", needed)
-        # np.zeros maps untouched pages lazily, so a large, mostly empty buffer costs little until filled.
-        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.actions = np.zeros((capacity, *action_shape), dtype=action_dtype)
-        self.rewards = np.zeros(capacity, dtype=REWARD_DTYPE)
-        self.discounts = np.zeros(capacity, dtype=DISCOUNT_DTYPE)  # gamma * (1 - terminated)
+        # A large, mostly empty buffer costs little until filled.
+        self.obs = lazy_zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.next_obs = lazy_zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.actions = lazy_zeros((capacity, *action_shape), dtype=action_dtype)
+        self.rewards = lazy_zeros(capacity, dtype=REWARD_DTYPE)
+        self.discounts = lazy_zeros(capacity, dtype=DISCOUNT_DTYPE)  # gamma * (1 - terminated)
         self.pos = 0  # next slot to write
         self.size = 0  # filled slots
         self.rng = np.random.default_rng(seed)
