@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from loop import rundir
 from loop.checkpoint import checkpoint_path
-from loop.config import compose
+from loop.config import ConfigError, compose
 from tools import plot
 from tools.markdown import markdown_table
 from tools.runs import curve, read_scalars
@@ -198,10 +199,25 @@ def finished(job: Job) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def run(job: Job) -> dict:
-    """Run (or continue) one job's train.py; returns its DONE record. Time of interrupted attempts adds up."""
+def in_use(job: Job) -> bool:
+    """Whether another process runs this job now (train.py holds its run directory's lock)."""
+    if not (job.path / rundir.LOCK_FILE).is_file():
+        return False
+    try:
+        with rundir.locked(job.path):
+            return False
+    except ConfigError:
+        return True
+
+
+def run(job: Job) -> dict | None:
+    """Run (or continue) one job's train.py; returns its DONE record, or None when another process runs it (a
+    second `bench.rl_plasticity` with the same arguments shares the work). Time of interrupted attempts adds up."""
     if done := finished(job):
         return done
+    if in_use(job):
+        print(f"skipped, running in another process: {job.run_dir}", flush=True)
+        return None
     log = job.path.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     partial = job.path.with_suffix(".seconds")
@@ -211,6 +227,9 @@ def run(job: Job) -> dict:
         rc = subprocess.run([sys.executable, *job.command[1:]], cwd=ROOT, stdout=out,
                             stderr=subprocess.STDOUT).returncode
     seconds = before + time.perf_counter() - start
+    if rc != 0 and in_use(job):  # taken by another process between the check above and our start
+        print(f"skipped, running in another process: {job.run_dir}", flush=True)
+        return None
     partial.write_text(f"{seconds:.1f}")
     if rc != 0:
         raise RuntimeError(f"{shlex.join(job.command)} failed (exit {rc}); see {log}")
@@ -353,7 +372,10 @@ def execute(protocols: Sequence[Protocol], seeds: Sequence[int], parallel: int, 
         for name, (stage1, jobs) in planned.items():
             print(f"{name}: {len(stage1) + len(jobs)} runs", file=sys.stderr, flush=True)
             run_all(stage1, parallel)
-            run_all(jobs, parallel)
+            waiting = {job.seed for job in stage1 if not finished(job)}  # stage 1 still running elsewhere
+            if waiting:
+                print(f"{name}: seeds {sorted(waiting)} wait for their stage-1 runs", file=sys.stderr, flush=True)
+            run_all([job for job in jobs if job.method not in METHODS or job.seed not in waiting], parallel)
     write_results(protocols, {name: jobs for name, (_, jobs) in planned.items()}, out, reps,
                   stage1_jobs={name: stage1 for name, (stage1, _) in planned.items()})
     print(f"wrote {out / 'rl_plasticity.csv'}, {out / 'rl_plasticity.md'} and the figures", file=sys.stderr)

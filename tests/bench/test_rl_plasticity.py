@@ -121,6 +121,24 @@ def test_continual_scores_are_end_of_turn_returns_relative_to_fresh(tmp_path, mo
     assert all(table[table["method"] == "fresh"]["score"] == 1.0)
 
 
+def test_a_run_another_process_holds_is_skipped_and_its_branches_wait(monkeypatch, tmp_path, capsys):
+    from loop import rundir
+
+    launched = []
+    monkeypatch.setattr(rl_plasticity.subprocess, "run", lambda command, **kw: launched.append(command))
+    monkeypatch.setattr(rl_plasticity, "write_results", lambda *args, **kwargs: None)
+    monkeypatch.setattr(rl_plasticity, "METHODS", METHODS)
+    two_stage = Protocol("two_stage", TINY, stage1_env_steps=200)
+    stage1 = rl_plasticity.jobs_of(two_stage, [0], tmp_path)[0][0]
+    stage1.path.mkdir(parents=True)
+    with rundir.locked(stage1.path):  # as a second `bench.rl_plasticity` running stage 1 would
+        assert rl_plasticity.run(stage1) is None
+        rl_plasticity.execute([two_stage], [0], 1, tmp_path, tmp_path)
+    assert launched == []
+    assert "skipped, running in another process" in capsys.readouterr().out
+    assert not rl_plasticity.in_use(stage1)
+
+
 @pytest.mark.slow
 def test_results_command_writes_csv_rows_and_table_and_skips_finished_runs(tiny, tmp_path, monkeypatch):
     runs, out = tmp_path / "runs", tmp_path / "out"
