@@ -45,6 +45,9 @@ class DQNConfig:
     clip_rewards: bool = option(doc="sign(r) in the TD target (raw scores are still logged); use with n_step 1")
     target_update_env_steps: int = option(doc="hard copy online -> target each time env_steps crosses a multiple",
                                           ge=1)
+    target_update_updates: int | None = option(doc="or after every this many updates (overrides "
+                                               "target_update_env_steps; Nature DQN's C; priming_updates count)",
+                                               ge=1)
     learning_starts: int = option(doc="the run's learning_starts: epsilon held at epsilon_start until then", ge=0)
     epsilon_start: float = option(doc="epsilon-greedy exploration, linear from start ...", ge=0.0, le=1.0)
     epsilon_end: float = option(doc="... to end", ge=0.0, le=1.0)
@@ -62,7 +65,8 @@ class DQN(AgentBase):
     Counting: act() and update() are given the loop's env_steps. The epsilon schedule reads act()'s; update()
     copies the online network into the target the first time its env_steps has crossed a multiple of
     target_update_env_steps (with 4 envs and replay ratio 1 that is every 500 vector steps = 2000 updates, as
-    in the paper's CleanRL code).
+    in the paper's CleanRL code), or, with target_update_updates, after every that many updates: the env stands
+    still during heavy priming, so only the second keeps the target moving through priming's updates.
 
     Interventions touch `q_network`; the target network then follows it, and Adam is kept unless
     reset_optimizer=true (the paper's code). FIRE and S&P default to the paper's hybrids (reset_linear):
@@ -175,11 +179,19 @@ class DQN(AgentBase):
             nn.utils.clip_grad_norm_(self.q_network.parameters(), self.cfg.max_grad_norm)
         self.optimizer.step()
 
+        self._follow_target(updates, env_steps)
+        return {"losses/td_loss": loss.detach(), "losses/q_values": q.detach().mean()}
+
+    def _follow_target(self, updates: int, env_steps: int) -> None:
+        """Copy online -> target after the update numbered `updates` (0-based) at env step `env_steps`."""
+        if self.cfg.target_update_updates is not None:
+            if (updates + 1) % self.cfg.target_update_updates == 0:
+                self._sync_target()
+            return
         period = self.cfg.target_update_env_steps
         if env_steps // period > self.target_synced_at_env_steps // period:
             self._sync_target()
             self.target_synced_at_env_steps = env_steps
-        return {"losses/td_loss": loss.detach(), "losses/q_values": q.detach().mean()}
 
     # --- interventions --------------------------------------------------------------------------------
     def intervention_networks(self, batch: Batch | None) -> list[fire.registry.Network]:

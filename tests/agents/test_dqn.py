@@ -132,6 +132,17 @@ def test_target_copied_each_time_env_steps_crosses_the_period():
     assert synced == [False, True, False, True, False, True, False, True, False]  # at 8, 16, 24, 32
 
 
+def test_target_copied_after_every_target_update_updates_whatever_the_env_steps():
+    agent = make_agent(target_update_env_steps=8, target_update_updates=3, learning_rate=1e-3)
+    batch = random_batch()
+    synced = []
+    for updates in range(7):  # the env stands still, as during heavy priming
+        agent.update(batch, updates=updates, env_steps=100)
+        synced.append(all(torch.equal(a, b) for a, b in zip(agent.q_network.parameters(),
+                                                            agent.target_q_network.parameters(), strict=True)))
+    assert synced == [False, False, True, False, False, True, False]
+
+
 def checkpoint_round_trip(state):
     buffer = io.BytesIO()
     torch.save(state, buffer)
