@@ -97,6 +97,14 @@ def end_of_turn_returns(run_dir: Path, window: float = 0.25) -> dict[str, float]
     return scores
 
 
+def interventions(run_dir: Path) -> dict[int, float]:
+    """{env step: the trigger's signal value there, or NaN for a scheduled one} of every intervention in a run."""
+    scalars = read_scalars(run_dir)
+    events = scalars[scalars["tag"] == "reinit/event"]["step"]
+    values = scalars[scalars["tag"] == "reinit/trigger_value"].set_index("step")["value"]
+    return {int(step): float(values.get(step, float("nan"))) for step in events}
+
+
 def unprimed(preset: Mapping) -> dict[str, tuple[str, ...]]:
     """Heavy priming's reference: the same agent without priming (what priming costs)."""
     return {"unprimed": ("reinit=none", "priming_updates=0", "reinit.at_env_steps=[]")}
@@ -244,7 +252,8 @@ def run_all(jobs: Sequence[Job], parallel: int) -> None:
 
 
 def scores_table(protocol: Protocol, jobs: Sequence[Job]) -> pd.DataFrame:
-    """One row per finished run: protocol, method, seed, score, tasks (task=score;...), command, seconds.
+    """One row per finished run: protocol, method, seed, score, tasks (task=score;...), interventions ({env
+    step: trigger value}), command, seconds.
 
     With normalize_by, each task score is divided by the mean of that reference's runs on the task."""
     rows = []
@@ -253,7 +262,8 @@ def scores_table(protocol: Protocol, jobs: Sequence[Job]) -> pd.DataFrame:
         if done is None:
             continue
         rows.append({"protocol": protocol.name, "method": job.method, "seed": job.seed,
-                     "tasks": protocol.score(job.path), "command": done["command"], "seconds": done["seconds"]})
+                     "tasks": protocol.score(job.path), "interventions": interventions(job.path),
+                     "command": done["command"], "seconds": done["seconds"]})
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -317,6 +327,7 @@ def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job
         report.append(f"## {protocol.name}\n\nScore: {unit}; {len(frame)} runs, "
                       f"{frame['seconds'].sum() / 3600:.2f} h of run time in all.\n")
         report.append(markdown_table(aggregate(frame, reps)))
+        report.append(_trigger_summary(protocol, frame))
         tag = "charts/episodic_return" if protocol.score is end_of_turn_returns else plot.DEFAULT_TAG
         run_dirs = [str(job.path) for job in all_jobs[protocol.name] if finished(job)]
         figure = out / f"rl_plasticity_{protocol.name}.png"
@@ -329,10 +340,22 @@ def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if not table.empty:
         table["tasks"] = [";".join(f"{t}={v:.4g}" for t, v in tasks.items()) for tasks in table["tasks"]]
-        table = table[["protocol", "method", "seed", "score", "tasks", "command", "seconds"]]
+        table["interventions"] = [";".join(map(str, steps)) for steps in table["interventions"]]
+        table = table[["protocol", "method", "seed", "score", "tasks", "interventions", "command", "seconds"]]
     table.to_csv(out / "rl_plasticity.csv", index=False)
     (out / "rl_plasticity.md").write_text("\n".join(report))
     return table
+
+
+def _trigger_summary(protocol: Protocol, frame: pd.DataFrame) -> str:
+    """One line: in how many adaptive runs the trigger fired, where, and the signal's value then."""
+    runs = frame[frame["method"] == ADAPTIVE].sort_values("seed")
+    if runs.empty:
+        return ""
+    fired = [f"seed {row.seed}: " + ", ".join(f"{step} ({value:.3g})" for step, value in row.interventions.items())
+             for row in runs.itertuples() if row.interventions]
+    return (f"\n`{ADAPTIVE}` (reinit.trigger={protocol.signal}) fired in {len(fired)} of {len(runs)} runs"
+            + (f", at env step (signal): {'; '.join(fired)}" if fired else "") + ".\n")
 
 
 def _episode_bin(run_dir: str) -> int:

@@ -78,6 +78,23 @@ def test_tables_from_finished_runs(tiny, tmp_path):
     assert (tmp_path / "out" / "rl_plasticity_tiny.png").stat().st_size > 0
 
 
+def test_interventions_are_listed_per_run_and_the_trigger_summed_up(monkeypatch, tmp_path):
+    monkeypatch.setattr(rl_plasticity, "METHODS", {"none": ("reinit=none",), "fire_adaptive": ("reinit=fire",)})
+    protocol = Protocol("adaptive", TINY, signal="dfi")
+    _, jobs = rl_plasticity.jobs_of(protocol, range(2), tmp_path / "runs")
+    fired = {("fire_adaptive", 0): {300: 4.5e6, 700: 5.0e6}}  # seed 1's trigger never fired
+    for job in jobs:
+        events = fired.get((job.method, job.seed), {})
+        fake_run(job, config_of(job, {"name": "pendulum", "suite": "gymnasium"}),
+                 {"eval/episodic_return": {1000: 1.0}, "reinit/event": dict.fromkeys(events, 1.0),
+                  "reinit/trigger_value": events})
+    table = rl_plasticity.write_results([protocol], {"adaptive": jobs}, tmp_path / "out", reps=200)
+    assert {(r.method, r.seed): r.interventions for r in table.fillna("").itertuples()} == {
+        ("none", 0): "", ("none", 1): "", ("fire_adaptive", 0): "300;700", ("fire_adaptive", 1): ""}
+    assert ("`fire_adaptive` (reinit.trigger=dfi) fired in 1 of 2 runs, at env step (signal): "
+            "seed 0: 300 (4.5e+06), 700 (5e+06).") in (tmp_path / "out" / "rl_plasticity.md").read_text()
+
+
 def test_stage1_runs_get_csv_rows_but_stay_out_of_the_tables(monkeypatch, tmp_path):
     # Two-stage protocols: a branch's command loads the stage-1 checkpoint, so the CSV carries the stage-1
     # run's command too; the tables and figures compare methods only.
@@ -144,13 +161,15 @@ def test_results_command_writes_csv_rows_and_table_and_skips_finished_runs(tiny,
     runs, out = tmp_path / "runs", tmp_path / "out"
     assert rl_plasticity.execute([tiny], range(2), 2, runs, out, reps=200) == 0
     table = pd.read_csv(out / "rl_plasticity.csv")
-    assert list(table.columns) == ["protocol", "method", "seed", "score", "tasks", "command", "seconds"]
+    assert list(table.columns) == ["protocol", "method", "seed", "score", "tasks", "interventions", "command",
+                                   "seconds"]
     assert sorted(zip(table["method"], table["seed"], strict=True)) == [("fire", 0), ("fire", 1), ("none", 0),
                                                                         ("none", 1)]
     for row in table.itertuples():
         run_dir = runs / "tiny" / row.method / f"seed{row.seed}"
         assert f"run_dir={run_dir}" in row.command and f"seed={row.seed}" in row.command
         assert row.tasks == f"return={row.score:.4g}" and row.seconds > 0
+        assert str(row.interventions) == ("200.0" if row.method == "fire" else "nan")  # read back as floats
         # The score is the run's last evaluation, as its TensorBoard log holds it.
         assert row.score == pytest.approx(rl_plasticity.final_evaluation(run_dir)["return"])
     markdown = (out / "rl_plasticity.md").read_text()
