@@ -10,6 +10,7 @@ an hour on 2 CPU cores).
 * priming_sac_hopper: heavy priming (Nikishin et al. 2022): SAC does `priming_updates` extra updates on
   the warm-up's transitions, the fixed-schedule methods intervene right after; score: final evaluation,
   beside the same agent without priming (the `unprimed` reference runs).
+* priming_sac_walker2d: the same on Walker2d-v5.
 * continual_minatar: one DQN plays a sequence of MinAtar games, intervening at every switch; score per
   game: the training return at the end of the game's last turn, relative to a network trained fresh on
   that game for one turn (the `fresh` reference runs; 1 = as good as fresh).
@@ -148,6 +149,8 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {
     "priming_sac_hopper": Protocol("priming_sac_hopper", ("experiment=priming_sac_hopper",), references=unprimed,
                                    signal="dfi"),
+    "priming_sac_walker2d": Protocol("priming_sac_walker2d", ("experiment=priming_sac_walker2d",),
+                                     references=unprimed, signal="dfi"),
     "continual_minatar": Protocol("continual_minatar", ("experiment=continual_minatar_dqn",),
                                   score=end_of_turn_returns, references=fresh_per_game, normalize_by="fresh"),
     "warmstart_minatar": Protocol("warmstart_minatar", ("experiment=warmstart_minatar_dqn",),
