@@ -75,6 +75,12 @@ def final_evaluation(run_dir: Path) -> dict[str, float]:
     return {"return": float(curve(read_scalars(run_dir), "eval/episodic_return", run_dir).iloc[-1])}
 
 
+def evaluation_mean(run_dir: Path) -> dict[str, float]:
+    """{"return": the mean of all the run's eval/episodic_return}: the area under its evaluation curve, which
+    a late dip or spike moves less than the final evaluation."""
+    return {"return": float(curve(read_scalars(run_dir), "eval/episodic_return", run_dir).mean())}
+
+
 def _config(run_dir: Path) -> dict:
     return yaml.safe_load((run_dir / "config.yaml").read_text())
 
@@ -144,6 +150,8 @@ class Protocol:
     references: Callable[[Mapping], dict[str, tuple[str, ...]]] | None = None
     normalize_by: str | None = None  # a reference method: each task score is divided by its mean on the task
     signal: str = "dormant"  # the adaptive method's reinit.trigger
+    # A second score, tabled beside `score` (None: none); the CSV's `eval_mean` column.
+    curve_score: Callable[[Path], dict[str, float]] | None = evaluation_mean
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -152,7 +160,8 @@ PROTOCOLS: dict[str, Protocol] = {
     "priming_sac_walker2d": Protocol("priming_sac_walker2d", ("experiment=priming_sac_walker2d",),
                                      references=unprimed, signal="dfi"),
     "continual_minatar": Protocol("continual_minatar", ("experiment=continual_minatar_dqn",),
-                                  score=end_of_turn_returns, references=fresh_per_game, normalize_by="fresh"),
+                                  score=end_of_turn_returns, references=fresh_per_game, normalize_by="fresh",
+                                  curve_score=None),
     "warmstart_minatar": Protocol("warmstart_minatar", ("experiment=warmstart_minatar_dqn",),
                                   stage1_env_steps=WARMSTART_MIDPOINT, stage1=("env.game=breakout",),
                                   references=fresh_after_warm_start),
@@ -256,7 +265,7 @@ def run_all(jobs: Sequence[Job], parallel: int) -> None:
 
 def scores_table(protocol: Protocol, jobs: Sequence[Job]) -> pd.DataFrame:
     """One row per finished run: protocol, method, seed, score, tasks (task=score;...), interventions ({env
-    step: trigger value}), command, seconds.
+    step: trigger value}), command, seconds; write_results adds eval_mean (the protocol's curve_score).
 
     With normalize_by, each task score is divided by the mean of that reference's runs on the task."""
     rows = []
@@ -323,6 +332,10 @@ def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job
         frame = scores_table(protocol, all_jobs[protocol.name])
         if frame.empty:
             continue
+        curve_frame = None
+        if protocol.curve_score:
+            curve_frame = scores_table(replace(protocol, score=protocol.curve_score), all_jobs[protocol.name])
+            frame["eval_mean"] = curve_frame["score"].to_numpy()
         stage1 = (stage1_jobs or {}).get(protocol.name, [])
         frames.append(pd.concat([scores_table(replace(protocol, score=final_evaluation, normalize_by=None), stage1),
                                  frame], ignore_index=True) if stage1 else frame)
@@ -330,6 +343,9 @@ def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job
         report.append(f"## {protocol.name}\n\nScore: {unit}; {len(frame)} runs, "
                       f"{frame['seconds'].sum() / 3600:.2f} h of run time in all.\n")
         report.append(markdown_table(aggregate(frame, reps)))
+        if curve_frame is not None:
+            report.append("\nThe mean of each run's evaluations (the area under its curve):\n")
+            report.append(markdown_table(aggregate(curve_frame, reps)))
         report.append(_trigger_summary(protocol, frame))
         tag = "charts/episodic_return" if protocol.score is end_of_turn_returns else plot.DEFAULT_TAG
         run_dirs = [str(job.path) for job in all_jobs[protocol.name] if finished(job)]
@@ -344,7 +360,10 @@ def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job
     if not table.empty:
         table["tasks"] = [";".join(f"{t}={v:.4g}" for t, v in tasks.items()) for tasks in table["tasks"]]
         table["interventions"] = [";".join(map(str, steps)) for steps in table["interventions"]]
-        table = table[["protocol", "method", "seed", "score", "tasks", "interventions", "command", "seconds"]]
+        if "eval_mean" not in table:
+            table["eval_mean"] = float("nan")
+        table = table[["protocol", "method", "seed", "score", "eval_mean", "tasks", "interventions", "command",
+                       "seconds"]]
     table.to_csv(out / "rl_plasticity.csv", index=False)
     (out / "rl_plasticity.md").write_text("\n".join(report))
     return table
