@@ -1,6 +1,7 @@
 """Checkpoint files: atomic writes, verified digests, the run's identity, the last K good ones kept.
 
-A checkpoint is what `torch.save` writes (so `torch.load` still opens it), followed by a trailer: one
+A checkpoint is what `torch.save` writes (so `torch.load` still opens it, where `loop` is importable: numpy
+arrays come back through `loop.checkpoint._array`), followed by a trailer: one
 JSON line holding the CRC-32 of the bytes before it, their length, the run's identity and the env step,
 then the line's length and CRC-32 and a magic tag. `load` verifies the trailer before unpickling anything, so a
 flipped byte, a truncated or empty file, or another run's checkpoint is refused by name instead of
@@ -80,28 +81,26 @@ class _ChecksummedFile:
         self.f.flush()
 
 
-def _array(tensor: torch.Tensor) -> np.ndarray:
-    """A numpy array `save` wrote as a tensor, back as the array it was (unpickling calls it by name)."""
-    return tensor.numpy()
+def _array(data: torch.Tensor, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """A numpy array `save` wrote as a byte tensor, back as the array it was (unpickling calls it by name)."""
+    return data.numpy().view(dtype).reshape(shape)
 
 
 class _ArrayPickler(pickle.Pickler):
-    """Pickles numpy arrays (replay contents, env snapshots) as tensors on the same memory, so that torch.save
-    streams their bytes into the file as it does a tensor's storage. Pickled as arrays they are copied ~3x in
-    memory first (bytes, torch's pickle buffer, its value): a checkpoint of a full 1M-transition h1 replay
-    (1.2 GB) would briefly need ~3.6 GB more."""
+    """Pickles numpy arrays (replay contents, env snapshots) as byte tensors on the same memory, so that
+    torch.save streams their bytes into the file as it does a tensor's storage. Pickled as arrays they are
+    copied ~3x in memory first (bytes, torch's pickle buffer, its value): a checkpoint of a full
+    1M-transition h1 replay (1.2 GB) would briefly need ~3.6 GB more. As bytes, every dtype goes the same way,
+    and two arrays on the same memory never meet torch's refusal of one storage under two dtypes."""
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is not np.ndarray or obj.dtype.hasobject:
             return NotImplemented
         contiguous = obj if obj.flags.c_contiguous else obj.copy(order="C")
-        try:
-            with warnings.catch_warnings():  # read-only arrays: the tensor is only read
-                warnings.simplefilter("ignore", UserWarning)
-                tensor = torch.from_numpy(contiguous)
-        except (TypeError, ValueError):  # a dtype torch lacks (strings, datetimes, byte-swapped): as an array
-            return NotImplemented
-        return _array, (tensor,)
+        with warnings.catch_warnings():  # read-only arrays: the tensor is only read
+            warnings.simplefilter("ignore", UserWarning)
+            data = torch.from_numpy(contiguous.reshape(-1).view(np.uint8))
+        return _array, (data, obj.dtype, obj.shape)
 
 
 _PICKLE = types.ModuleType("loop.checkpoint.pickle")

@@ -44,7 +44,9 @@ def test_numpy_arrays_come_back_as_they_were(tmp_path):
     arrays = {"float32": np.arange(12, dtype=np.float32).reshape(3, 4), "uint8": np.arange(5, dtype=np.uint8),
               "bool": np.array([True, False]), "0-d": np.array(2.5), "strided": np.arange(10.0)[::3],
               "read-only": np.frombuffer(b"\x01\x02", np.uint8), "strings": np.array(["a", "bc"]),
-              "empty": np.zeros((0, 7), np.int64)}
+              "empty": np.zeros((0, 7), np.int64), "big-endian": np.arange(3, dtype=">i4")}
+    shared = np.arange(4, dtype=np.int32)
+    arrays["same memory, another dtype"], arrays["shared"] = shared.view(np.float32), shared
     loaded = checkpoint.load(checkpoint.save({"agent": {}, **arrays}, tmp_path, 10, keep=2))
     for name, array in arrays.items():
         back = loaded[name]
