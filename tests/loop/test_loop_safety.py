@@ -148,11 +148,12 @@ def test_ctrl_c_during_evaluation_stops_within_an_eval_step_and_resume_redoes_it
     trainer = Trainer(cfg, tmp_path / "stopped")
     slow_evaluation(trainer, 0.2)  # the evaluation at 60 would take 50 steps x 0.2 s = 10 s
     sent = signal_during_evaluation(trainer, signal.SIGINT, at_env_steps=60)
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN where pytest runs in a background job
     assert trainer.run() == {}
     assert time.monotonic() - sent[0] < 3.0
     path, state = checkpoint.load_latest(tmp_path / "stopped" / "checkpoints")
     assert path.name == "step_000000000060.pt" and state["eval_due"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # restored
 
     resumed = Trainer(cfg, tmp_path / "stopped")
     resumed.resume(state)

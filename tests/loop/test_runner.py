@@ -162,6 +162,7 @@ def test_ctrl_c_checkpoints_and_stops_and_a_second_one_would_interrupt(tmp_path)
 
     trainer = Trainer(make_cfg(**{"reinit.name": "none"}), tmp_path)
     act, handlers_seen = trainer._act, []
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN where pytest runs in a background job
 
     def act_then_interrupt():
         act()
@@ -173,7 +174,7 @@ def test_ctrl_c_checkpoints_and_stops_and_a_second_one_would_interrupt(tmp_path)
     assert trainer.run() == {}
     assert handlers_seen == [signal.default_int_handler]  # armed for an immediate second Ctrl-C
     assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == ["step_000000000030.pt"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # restored
 
 
 def test_submitit_style_handler_runs_after_our_checkpoint(tmp_path):
