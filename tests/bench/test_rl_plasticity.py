@@ -67,10 +67,13 @@ def test_tables_from_finished_runs(tiny, tmp_path):
     table = rl_plasticity.write_results([tiny], {"tiny": jobs}, tmp_path / "out", reps=500)
     assert len(table) == 10
     assert {(r.method, r.seed): r.score for r in table.itertuples()} == finals
+    assert {(r.method, r.seed): r.eval_mean for r in table.itertuples()} == {k: v / 2 for k, v in finals.items()}
     assert all(r.seconds == 12.0 and f"seed={r.seed}" in r.command for r in table.itertuples())
     markdown = (tmp_path / "out" / "rl_plasticity.md").read_text()
     # Scores 0, 10, 20, 30, 40 (+100 for fire): mean 20 (120), IQM of the middle half 10, 20, 30: 20 (120).
     assert "| none | 5 | 1 | 20 | [" in markdown and "| fire | 5 | 1 | 120 | [" in markdown
+    curves = markdown.split("The mean of each run's evaluations")[1]  # the second table: evaluations 0 and final
+    assert "| none | 5 | 1 | 10 | [" in curves and "| fire | 5 | 1 | 60 | [" in curves
     row = next(line for line in markdown.splitlines() if line.startswith("| none"))
     _, _, _, _, mean, mean_ci, iqm, iqm_ci, _ = row.split("|")
     low, high = map(float, mean_ci.strip(" []").split(","))
@@ -161,8 +164,8 @@ def test_results_command_writes_csv_rows_and_table_and_skips_finished_runs(tiny,
     runs, out = tmp_path / "runs", tmp_path / "out"
     assert rl_plasticity.execute([tiny], range(2), 2, runs, out, reps=200) == 0
     table = pd.read_csv(out / "rl_plasticity.csv")
-    assert list(table.columns) == ["protocol", "method", "seed", "score", "tasks", "interventions", "command",
-                                   "seconds"]
+    assert list(table.columns) == ["protocol", "method", "seed", "score", "eval_mean", "tasks", "interventions",
+                                   "command", "seconds"]
     assert sorted(zip(table["method"], table["seed"], strict=True)) == [("fire", 0), ("fire", 1), ("none", 0),
                                                                         ("none", 1)]
     for row in table.itertuples():
