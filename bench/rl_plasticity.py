@@ -31,6 +31,7 @@ lines, tools.plot).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import subprocess
@@ -70,15 +71,23 @@ METHODS: dict[str, tuple[str, ...]] = {
 ADAPTIVE = "fire_adaptive"
 
 
+# A finished run's TensorBoard scalars, parsed once: its score, second score and interventions all read them.
+scalars_of = functools.cache(read_scalars)
+
+
+def _evaluations(run_dir: Path) -> pd.Series:
+    return curve(scalars_of(run_dir), "eval/episodic_return", run_dir)
+
+
 def final_evaluation(run_dir: Path) -> dict[str, float]:
     """{"return": the last eval/episodic_return} of a run."""
-    return {"return": float(curve(read_scalars(run_dir), "eval/episodic_return", run_dir).iloc[-1])}
+    return {"return": float(_evaluations(run_dir).iloc[-1])}
 
 
 def evaluation_mean(run_dir: Path) -> dict[str, float]:
     """{"return": the mean of all the run's eval/episodic_return}: the area under its evaluation curve, which
     a late dip or spike moves less than the final evaluation."""
-    return {"return": float(curve(read_scalars(run_dir), "eval/episodic_return", run_dir).mean())}
+    return {"return": float(_evaluations(run_dir).mean())}
 
 
 def _config(run_dir: Path) -> dict:
@@ -90,7 +99,7 @@ def end_of_turn_returns(run_dir: Path, window: float = 0.25) -> dict[str, float]
     turn (continual runs: env.games in turns of env.switch_env_steps; single-game runs: one turn, the run)."""
     config = _config(run_dir)
     env, total = config["env"], int(config["total_env_steps"])
-    returns = curve(read_scalars(run_dir), "charts/episodic_return", run_dir)
+    returns = curve(scalars_of(run_dir), "charts/episodic_return", run_dir)
     games = env.get("games") or [env["game"]]
     turn = int(env.get("switch_env_steps") or total)
     scores = {}
@@ -106,7 +115,7 @@ def end_of_turn_returns(run_dir: Path, window: float = 0.25) -> dict[str, float]
 
 def interventions(run_dir: Path) -> dict[int, float]:
     """{env step: the trigger's signal value there, or NaN for a scheduled one} of every intervention in a run."""
-    scalars = read_scalars(run_dir)
+    scalars = scalars_of(run_dir)
     events = scalars[scalars["tag"] == "reinit/event"]["step"]
     values = scalars[scalars["tag"] == "reinit/trigger_value"].set_index("step")["value"]
     return {int(step): float(values.get(step, float("nan"))) for step in events}
