@@ -46,12 +46,21 @@ def hns_matrices(finals: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _interval_estimates(matrices: dict[str, np.ndarray], func, reps: int, confidence: float, seed: int):
-    """rliable's stratified bootstrap, seeded. rliable 1.2 hands arch a RandomState through the
-    deprecated `random_state` argument; arch's FutureWarning about it is rliable's to fix, not the user's."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
-        return rly.get_interval_estimates(matrices, func, reps=reps, confidence_interval_size=confidence,
-                                          random_state=np.random.RandomState(seed))
+    """rliable's stratified bootstrap, seeded, so a re-made table shows the same CIs.
+
+    rliable 1.2's StratifiedBootstrap draws its resamples from numpy's global RNG and leaves the
+    `random_state` it is given unused, so the global RNG is seeded here (and restored after). The
+    RandomState still goes in for a rliable that uses it; arch's FutureWarning about that deprecated
+    argument is rliable's to fix, not the user's."""
+    outside = np.random.get_state()
+    np.random.seed(seed)  # noqa: NPY002  (see above)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+            return rly.get_interval_estimates(matrices, func, reps=reps, confidence_interval_size=confidence,
+                                              random_state=np.random.RandomState(seed))
+    finally:
+        np.random.set_state(outside)
 
 
 def aggregate_scores(

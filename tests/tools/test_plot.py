@@ -200,6 +200,26 @@ def test_atari_aggregates_match_direct_computation():
     assert intervals["m"].shape == (2, 3)
 
 
+def test_bootstrap_intervals_repeat_for_a_seed_and_leave_numpy_global_rng_alone():
+    import pandas as pd
+
+    from tools.atari import aggregate_scores, performance_profiles
+
+    scores = {"a": np.array([[1.0], [5.0], [3.0], [9.0], [2.0]]), "b": np.array([[4.0], [2.0], [8.0], [1.0], [7.0]])}
+    np.random.seed(123)  # noqa: NPY002
+    outside = np.random.random()  # noqa: NPY002
+    np.random.seed(123)  # noqa: NPY002
+    first = aggregate_scores(scores, reps=300)
+    assert np.random.random() == outside  # noqa: NPY002
+    for _ in range(3):  # the same CIs however the global RNG stands
+        np.random.random(7)  # noqa: NPY002
+        pd.testing.assert_frame_equal(aggregate_scores(scores, reps=300), first)
+    assert not aggregate_scores(scores, reps=300, seed=1).equals(first)
+    taus = np.array([2.0, 4.0])
+    np.testing.assert_array_equal(performance_profiles(scores, taus, reps=300)[1]["a"],
+                                  performance_profiles(scores, taus, reps=300)[1]["a"])
+
+
 def test_hns_matrices_truncate_to_equal_runs_per_game():
     import pandas as pd
 
