@@ -52,15 +52,15 @@ def _interval_estimates(matrices: dict[str, np.ndarray], func, reps: int, confid
     `random_state` it is given unused, so the global RNG is seeded here (and restored after). The
     RandomState still goes in for a rliable that uses it; arch's FutureWarning about that deprecated
     argument is rliable's to fix, not the user's."""
-    outside = np.random.get_state()
-    np.random.seed(seed)  # noqa: NPY002  (see above)
+    outside = np.random.get_state()  # noqa: NPY002  (rliable reads the global RNG)
+    np.random.seed(seed)  # noqa: NPY002
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
             return rly.get_interval_estimates(matrices, func, reps=reps, confidence_interval_size=confidence,
                                               random_state=np.random.RandomState(seed))
     finally:
-        np.random.set_state(outside)
+        np.random.set_state(outside)  # noqa: NPY002
 
 
 def aggregate_scores(
