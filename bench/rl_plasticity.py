@@ -276,7 +276,9 @@ def scores_table(protocol: Protocol, jobs: Sequence[Job]) -> pd.DataFrame:
     """One row per finished run: protocol, method, seed, score, tasks (task=score;...), interventions ({env
     step: trigger value}), command, seconds; write_results adds eval_mean (the protocol's curve_score).
 
-    With normalize_by, each task score is divided by the mean of that reference's runs on the task."""
+    With normalize_by, each task score is divided by the mean of that reference's runs on the task; a task
+    whose reference mean is 0 (e.g. freeway, where a short fresh run scores nothing) has no relative score and
+    is left out of every row (listed in the frame's attrs["unscored"])."""
     rows = []
     for job in jobs:
         done = finished(job)
@@ -295,9 +297,9 @@ def scores_table(protocol: Protocol, jobs: Sequence[Job]) -> pd.DataFrame:
                 for task, value in row["tasks"].items():
                     reference.setdefault(task, []).append(value)
         means = {task: float(np.nanmean(values)) for task, values in reference.items()}
-        frame["tasks"] = [{t: v / means[t] if means.get(t) else float("nan") for t, v in tasks.items()}
-                          for tasks in frame["tasks"]]
-    frame["score"] = [float(np.nanmean(list(tasks.values()))) for tasks in frame["tasks"]]
+        frame["tasks"] = [{t: v / means[t] for t, v in tasks.items() if means.get(t)} for tasks in frame["tasks"]]
+        frame.attrs["unscored"] = sorted({t for r in rows for t in r["tasks"]} - {t for t, m in means.items() if m})
+    frame["score"] = [float(np.nanmean(list(tasks.values()))) if tasks else float("nan") for tasks in frame["tasks"]]
     return frame
 
 
@@ -332,15 +334,19 @@ def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job
                   reps: int = 2000, stage1_jobs: Mapping[str, list[Job]] | None = None) -> pd.DataFrame:
     """The CSV, the markdown tables and one learning-curve figure per protocol.
 
+    The CSV and the markdown cover every protocol: the rows and the section of a protocol not in
+    `protocols` are kept from the files already in `out`, so running one protocol updates only its own.
+
     Stage-1 runs (two-stage protocols) get CSV rows of their own, method "stage1" and their final evaluation
     on the stage-1 task, so that every branch's `load_checkpoint=` can be re-made from the CSV; they are
     not a method of the tables or figures."""
     out.mkdir(parents=True, exist_ok=True)
-    frames, report = [], ["# RL plasticity protocols (bench/rl_plasticity.py)\n"]
+    frames, sections = [], {}
     for protocol in protocols:
         frame = scores_table(protocol, all_jobs[protocol.name])
         if frame.empty:
             continue
+        sections[protocol.name] = report = []
         curve_frame = None
         if protocol.curve_score:
             curve_frame = scores_table(replace(protocol, score=protocol.curve_score), all_jobs[protocol.name])
@@ -351,6 +357,9 @@ def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job
         unit = f"return relative to `{protocol.normalize_by}`" if protocol.normalize_by else "return"
         report.append(f"## {protocol.name}\n\nScore: {unit}; {len(frame)} runs, "
                       f"{frame['seconds'].sum() / 3600:.2f} h of run time in all.\n")
+        if frame.attrs.get("unscored"):
+            report.append(f"Left out of the score (`{protocol.normalize_by}` scored 0 there, so nothing relative to "
+                          f"it is defined): {', '.join(frame.attrs['unscored'])}.\n")
         report.append(markdown_table(aggregate(frame, reps)))
         if curve_frame is not None:
             report.append("\nThe mean of each run's evaluations (the area under its curve):\n")
@@ -365,17 +374,42 @@ def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job
         if plot.main(argv) != 0:
             raise RuntimeError(f"tools.plot failed for {protocol.name}")
         report.append(f"\n![{protocol.name}]({figure.name})\n")
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if not table.empty:
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CSV_COLUMNS)
+    if frames:
         table["tasks"] = [";".join(f"{t}={v:.4g}" for t, v in tasks.items()) for tasks in table["tasks"]]
         table["interventions"] = [";".join(map(str, steps)) for steps in table["interventions"]]
         if "eval_mean" not in table:
             table["eval_mean"] = float("nan")
-        table = table[["protocol", "method", "seed", "score", "eval_mean", "tasks", "interventions", "command",
-                       "seconds"]]
-    table.to_csv(out / "rl_plasticity.csv", index=False)
-    (out / "rl_plasticity.md").write_text("\n".join(report))
+        table = table[CSV_COLUMNS]
+    _merge_into(out, {p.name for p in protocols}, table, sections)
     return table
+
+
+CSV_COLUMNS = ["protocol", "method", "seed", "score", "eval_mean", "tasks", "interventions", "command", "seconds"]
+REPORT_TITLE = "# RL plasticity protocols (bench/rl_plasticity.py)\n"
+
+
+def _merge_into(out: Path, written: set[str], table: pd.DataFrame, sections: Mapping[str, list[str]]) -> None:
+    """rl_plasticity.csv and .md with the protocols in `written` replaced by `table` and `sections` and the
+    others kept as the files had them; protocols in PROTOCOLS' order, then others by name."""
+    def rank(name: str) -> tuple[int, str]:
+        return list(PROTOCOLS).index(name) if name in PROTOCOLS else len(PROTOCOLS), name
+
+    csv, md = out / "rl_plasticity.csv", out / "rl_plasticity.md"
+    # As text, so that the kept rows are written back exactly as they were.
+    kept = (pd.read_csv(csv, dtype=str, keep_default_na=False) if csv.is_file() and csv.stat().st_size
+            else pd.DataFrame(columns=CSV_COLUMNS))
+    parts = [frame for frame in (kept[~kept["protocol"].isin(written)], table) if not frame.empty]
+    merged = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CSV_COLUMNS)
+    merged = merged.sort_values("protocol", key=lambda names: names.map(rank), kind="stable")
+    merged.to_csv(csv, index=False)
+    texts = {}
+    if md.is_file():
+        for part in md.read_text().split("\n## ")[1:]:
+            texts[part.split("\n", 1)[0].strip()] = "## " + part.rstrip("\n") + "\n"
+    texts = {name: text for name, text in texts.items() if name not in written}
+    texts.update({name: "\n".join(lines) for name, lines in sections.items()})
+    md.write_text("\n".join([REPORT_TITLE, *(texts[name] for name in sorted(texts, key=rank))]))
 
 
 def _trigger_summary(protocol: Protocol, frame: pd.DataFrame) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -81,6 +82,35 @@ def test_tables_from_finished_runs(tiny, tmp_path):
     assert (tmp_path / "out" / "rl_plasticity_tiny.png").stat().st_size > 0
 
 
+def test_a_protocol_written_alone_keeps_the_other_protocols_rows_and_sections(tiny, tmp_path):
+    other = Protocol("other", TINY)
+    made = {}
+    for protocol, final in ((tiny, 5.0), (other, 7.0)):
+        _, jobs = rl_plasticity.jobs_of(protocol, range(1), tmp_path / "runs" / protocol.name)
+        made[protocol.name] = jobs
+        for job in jobs:
+            fake_run(job, config_of(job, {"name": "pendulum", "suite": "gymnasium"}),
+                     {"eval/episodic_return": {1000: final}})
+    out = tmp_path / "out"
+    rl_plasticity.write_results([tiny, other], made, out, reps=100)
+    both = (out / "rl_plasticity.md").read_text()
+    rl_plasticity.scalars_of.cache_clear()
+    for job in made["tiny"]:  # tiny's runs get another score; other's files must not be touched
+        shutil.rmtree(job.path)
+        fake_run(job, config_of(job, {"name": "pendulum", "suite": "gymnasium"}), {"eval/episodic_return": {1000: 9.0}})
+    rl_plasticity.write_results([tiny], {"tiny": made["tiny"]}, out, reps=100)
+    table = pd.read_csv(out / "rl_plasticity.csv")
+    assert table.groupby("protocol")["score"].apply(set).to_dict() == {"tiny": {9.0}, "other": {7.0}}
+    markdown = (out / "rl_plasticity.md").read_text()
+
+    def section(text: str, name: str) -> str:
+        return text.split(f"## {name}\n")[1].split("\n## ")[0]
+
+    assert section(markdown, "other") == section(both, "other")
+    assert "| none | 1 | 1 | 9 |" in section(markdown, "tiny") and "| none | 1 | 1 | 5 |" not in markdown
+    assert markdown.count("# RL plasticity protocols") == 1 and markdown.index("## other") < markdown.index("## tiny")
+
+
 def test_interventions_are_listed_per_run_and_the_trigger_summed_up(monkeypatch, tmp_path):
     monkeypatch.setattr(rl_plasticity, "METHODS", {"none": ("reinit=none",), "fire_adaptive": ("reinit=fire",)})
     protocol = Protocol("adaptive", TINY, signal="dfi")
@@ -117,28 +147,33 @@ def test_stage1_runs_get_csv_rows_but_stay_out_of_the_tables(monkeypatch, tmp_pa
 
 def test_continual_scores_are_end_of_turn_returns_relative_to_fresh(tmp_path, monkeypatch):
     monkeypatch.setattr(rl_plasticity, "METHODS", {"none": ("reinit=none",)})
-    turn, games = 100, ["breakout", "freeway"]
+    turn, games = 100, ["breakout", "freeway", "asterix"]
     references = {f"fresh/{g}": (f"env.game={g}",) for g in games}
     protocol = Protocol("cont", ("env=x",), score=end_of_turn_returns, references=lambda cfg: references,
                         normalize_by="fresh")
     monkeypatch.setattr(rl_plasticity, "compose", lambda *overrides: {})
     _, jobs = rl_plasticity.jobs_of(protocol, range(2), tmp_path / "runs")
     for job in jobs:
-        if job.method == "none":  # turns: breakout (0, 100], freeway (100, 200], breakout, freeway
+        if job.method == "none":
             returns = {50: 99.0, 80: 1.0, 95: 3.0, 180: 5.0, 290: 7.0, 380: 2.0, 399: 4.0}
             env = {"name": "minatar-continual", "games": games, "switch_env_steps": turn}
             fake_run(job, config_of(job, env, total=4 * turn), {"charts/episodic_return": returns})
         else:  # a fresh run of one turn on one game: the episodes ending in its last quarter count
             game = job.run_dir.parent.name
+            last = {"breakout": 8.0, "freeway": 6.0, "asterix": 0.0}[game]  # fresh asterix learnt nothing
             fake_run(job, config_of(job, {"name": f"minatar-{game}", "game": game}, total=turn),
-                     {"charts/episodic_return": {10: 99.0, 90: 8.0 if game == "breakout" else 6.0}})
-    assert end_of_turn_returns(jobs[0].path) == {"breakout": 7.0, "freeway": 3.0}  # last turn, last 25 steps
+                     {"charts/episodic_return": {10: 99.0, 90: last}})
+    # turns: breakout (0, 100], freeway (100, 200], asterix (200, 300], breakout (300, 400]
+    # (its last turn's last 25 env steps)
+    assert end_of_turn_returns(jobs[0].path) == {"breakout": 3.0, "freeway": 5.0, "asterix": 7.0}
     table = rl_plasticity.scores_table(protocol, jobs)
     none = table[table["method"] == "none"].iloc[0]
-    assert none["tasks"] == {"breakout": 7.0 / 8.0, "freeway": 3.0 / 6.0}
-    assert none["score"] == pytest.approx(np.mean([7.0 / 8.0, 3.0 / 6.0]))
+    assert none["tasks"] == {"breakout": 3.0 / 8.0, "freeway": 5.0 / 6.0}  # asterix: nothing to divide by
+    assert none["score"] == pytest.approx(np.mean([3.0 / 8.0, 5.0 / 6.0]))
+    assert table.attrs["unscored"] == ["asterix"]
     assert set(table["method"]) == {"none", "fresh"}
-    assert all(table[table["method"] == "fresh"]["score"] == 1.0)
+    fresh = table[table["method"] == "fresh"]
+    assert sorted(fresh["score"].fillna(-1.0)) == [-1.0, -1.0, 1.0, 1.0, 1.0, 1.0]  # fresh asterix: no score
 
 
 def test_a_run_another_process_holds_is_skipped_and_its_branches_wait(monkeypatch, tmp_path, capsys):
