@@ -24,6 +24,7 @@ from bench.common import machine, median, table
 SETTINGS = {
     "1 thread": (1, {}),
     "2 threads (torch's default)": (2, {}),
+    "2 threads, GOMP_SPINCOUNT=100": (2, {"GOMP_SPINCOUNT": "100"}),
     "2 threads, OMP_WAIT_POLICY=passive (train.py)": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
 }
 # workload -> calls per measurement (each ~1-3 s on one 2026 EPYC core)
