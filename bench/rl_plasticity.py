@@ -277,8 +277,8 @@ def scores_table(protocol: Protocol, jobs: Sequence[Job]) -> pd.DataFrame:
     step: trigger value}), command, seconds; write_results adds eval_mean (the protocol's curve_score).
 
     With normalize_by, each task score is divided by the mean of that reference's runs on the task; a task
-    whose reference mean is 0 (e.g. freeway, where a short fresh run scores nothing) has no relative score and
-    is left out of every row (listed in the frame's attrs["unscored"])."""
+    whose reference mean is 0 (e.g. freeway, where a short fresh run scores nothing) or that has no reference
+    run has no relative score and is left out of every row (listed in the frame's attrs["unscored"])."""
     rows = []
     for job in jobs:
         done = finished(job)
@@ -358,8 +358,8 @@ def write_results(protocols: Sequence[Protocol], all_jobs: Mapping[str, list[Job
         report.append(f"## {protocol.name}\n\nScore: {unit}; {len(frame)} runs, "
                       f"{frame['seconds'].sum() / 3600:.2f} h of run time in all.\n")
         if frame.attrs.get("unscored"):
-            report.append(f"Left out of the score (`{protocol.normalize_by}` scored 0 there, so nothing relative to "
-                          f"it is defined): {', '.join(frame.attrs['unscored'])}.\n")
+            report.append(f"Left out of the score (no `{protocol.normalize_by}` mean above 0 to divide by): "
+                          f"{', '.join(frame.attrs['unscored'])}.\n")
         report.append(markdown_table(aggregate(frame, reps)))
         if curve_frame is not None:
             report.append("\nThe mean of each run's evaluations (the area under its curve):\n")
