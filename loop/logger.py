@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from loop.progress import Progress
@@ -20,6 +19,10 @@ class RunLogger:
 
     def __init__(self, run_dir: Path, total_env_steps: int, start_env_steps: int, *, quiet: bool,
                  purge_step: int | None = None):
+        # Imported here, once the envs are built: TensorBoard's ~15 MB would otherwise sit in memory
+        # through the H1 model's compile, whose scratch sets the run's peak RSS (bench/h1_memory.py).
+        from torch.utils.tensorboard import SummaryWriter
+
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         self.progress = Progress(total_env_steps, start_env_steps, quiet=quiet)
 
