@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from agents.precision import OutputLinear
+from fire.lapack import one_thread
 from fire.options import option
 
 
@@ -61,12 +63,24 @@ def mlp_encoder(in_dim: int, hidden_dims: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm whose scale and shift are applied as a product and a sum.
+
+    Same parameters and outputs (to float32 rounding), but the gradients of weight and bias come from
+    autograd's sums over the batch, which give the same bits at 1 and 2 threads; torch's fused CPU kernel
+    splits those sums by thread, so SimBa's updates would depend on the thread count (loop/threads.py).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.normalized_shape, eps=self.eps) * self.weight + self.bias
+
+
 class ResidualBlock(nn.Module):
     """SimBa's pre-LayerNorm MLP block: x + Linear(ReLU(Linear(LN(x)))), hidden -> expansion*hidden -> hidden."""
 
     def __init__(self, hidden_dim: int, expansion: int):
         super().__init__()
-        self.norm = nn.LayerNorm(hidden_dim)
+        self.norm = LayerNorm(hidden_dim)
         self.fc1 = nn.Linear(hidden_dim, expansion * hidden_dim)
         self.fc2 = nn.Linear(expansion * hidden_dim, hidden_dim)
         for fc in (self.fc1, self.fc2):
@@ -77,13 +91,19 @@ class ResidualBlock(nn.Module):
         return x + self.fc2(torch.relu(self.fc1(self.norm(x))))
 
 
+def orthogonal_(weight: torch.Tensor) -> None:
+    """nn.init.orthogonal_ at one thread: its QR gives the same bits at any thread count (fire/lapack.py)."""
+    with one_thread():
+        nn.init.orthogonal_(weight)
+
+
 def simba_encoder(in_dim: int, hidden_dim: int, blocks: int, expansion: int) -> nn.Sequential:
     """Linear (orthogonal init) -> `blocks` residual blocks -> LayerNorm."""
     embed = nn.Linear(in_dim, hidden_dim)
-    nn.init.orthogonal_(embed.weight)
+    orthogonal_(embed.weight)
     nn.init.zeros_(embed.bias)
     residual_blocks = (ResidualBlock(hidden_dim, expansion) for _ in range(blocks))
-    return nn.Sequential(embed, *residual_blocks, nn.LayerNorm(hidden_dim))
+    return nn.Sequential(embed, *residual_blocks, LayerNorm(hidden_dim))
 
 
 def make_encoder(in_dim: int, net: Mapping[str, Any], role: str) -> tuple[nn.Sequential, int]:
@@ -97,7 +117,7 @@ def make_encoder(in_dim: int, net: Mapping[str, Any], role: str) -> tuple[nn.Seq
 def _head(features: int, out: int, orthogonal: bool) -> nn.Linear:
     head = OutputLinear(features, out)
     if orthogonal:
-        nn.init.orthogonal_(head.weight)
+        orthogonal_(head.weight)
         nn.init.zeros_(head.bias)
     return head
 

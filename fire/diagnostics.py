@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from fire._hooks import record_outputs
+from fire.lapack import one_thread
 
 # Activation modules whose outputs activation_metrics watches by default.
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh, nn.Sigmoid, nn.Softplus)
@@ -58,7 +59,13 @@ def dfi(W: Tensor, groups: int = 1, conv_scale: str = "official") -> float:
     M = blocks.double() if blocks.dtype == torch.float64 else blocks.float()
     G = M @ M.mT if M.shape[-2] <= M.shape[-1] else M.mT @ M
     G.diagonal(dim1=-2, dim2=-1).sub_(fire_gain(W.shape, groups, conv_scale) ** 2)
-    return float(G.square().sum())
+    return float(_sum_of_squares(G))
+
+
+def _sum_of_squares(t: Tensor) -> Tensor:
+    """Sum of t's squares, row sums first: one sum over a large tensor splits into per-thread partial sums,
+    which gives other bits at another thread count; row sums and their sum (one row per thread) do not."""
+    return t.square().reshape(-1, t.shape[-1] if t.ndim else 1).sum(-1).sum()
 
 
 def normalized_sfe(
@@ -105,7 +112,8 @@ def _feature_matrix(features: Tensor) -> Tensor:
 
 
 def _singular_values(features: Tensor) -> Tensor:
-    return torch.linalg.svdvals(_feature_matrix(features).double())
+    with one_thread():  # the same bits at any thread count (fire/lapack.py)
+        return torch.linalg.svdvals(_feature_matrix(features).double())
 
 
 def _first_index_reaching(mass: Tensor, fraction: float) -> int:
@@ -214,6 +222,6 @@ def weight_metrics(module: nn.Module) -> dict[str, float]:
             metrics[f"bias_norm/{name}"] = float(m.bias.detach().float().norm())
     metrics["dfi"] = total_dfi
     metrics["param_norm"] = math.sqrt(
-        sum(float(p.detach().double().square().sum()) for p in module.parameters())
+        sum(float(_sum_of_squares(p.detach().double())) for p in module.parameters())
     )
     return metrics

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from fire.lapack import one_thread
+
 # Cubic Newton-Schulz coefficients: each singular value follows s -> 1.5 s - 0.5 s^3, fixed point 1.
 # Not Muon's quintic: the FIRE authors rejected it because it does not drive singular values to 1.
 NS_A = 1.5
@@ -63,5 +65,6 @@ def polar_svd(W: Tensor) -> Tensor:
     W's dtype.
     """
     _check_matrix(W, "polar_svd")
-    U, _, Vh = torch.linalg.svd(W.to(_compute_dtype(W)), full_matrices=False)
+    with one_thread():  # the same bits at any thread count (fire/lapack.py)
+        U, _, Vh = torch.linalg.svd(W.to(_compute_dtype(W)), full_matrices=False)
     return (U @ Vh).to(W.dtype)
