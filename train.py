@@ -9,26 +9,19 @@ config, and starts it otherwise; it needs a fixed `run_dir` (no ${now:...}).
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
 
-# OpenMP workers that wait passively instead of spinning for a core another process holds: torch's default
-# threads then stay within 15 % of the best setting idle and beside a busy process, where spinning ones were up
-# to 2x slower beside one (bench/threads.py).
-# Read when torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-import hydra  # noqa: E402  (after OMP_WAIT_POLICY: OpenMP reads it when torch first loads)
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from omegaconf.errors import OmegaConfBaseException  # noqa: E402
-
-import envs  # noqa: F401, E402  (registers the H1 tasks; headless, picks MuJoCo's OpenGL backend: envs/gl.py)
-from loop import checkpoint, rundir  # noqa: E402
-from loop.config import (  # noqa: E402
+import envs  # noqa: F401  (registers the H1 tasks; headless, picks MuJoCo's OpenGL backend: envs/gl.py)
+from loop import checkpoint, rundir
+from loop.config import (
     ConfigError,
     check_compatibility,
     key_docs,
@@ -36,8 +29,8 @@ from loop.config import (  # noqa: E402
     upgrade_saved_config,
     validate,
 )
-from loop.guard import NonFiniteError  # noqa: E402
-from loop.runner import Trainer  # noqa: E402
+from loop.guard import NonFiniteError
+from loop.runner import Trainer
 
 OmegaConf.register_new_resolver("key_docs", key_docs, replace=True)  # hydra.help.footer: the typed keys' docs
 

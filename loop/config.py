@@ -18,6 +18,7 @@ from agents import AGENTS, agent_class
 from agents.precision import PRECISIONS, native_bf16
 from envs.make import SUITES, VECTORIZATIONS
 from loop.schedule import UpdateBudget
+from loop.threads import AUTO
 from loop.trigger import SIGNALS
 from replay import KINDS
 
@@ -163,8 +164,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
                  "checkpoint.every_env_steps", "checkpoint.keep", "replay.batch_size"):
         _positive_int(cfg, path)
     _positive_int(cfg, "learning_starts", allow_zero=True)
-    if cfg.get("threads") is not None:
-        _positive_int(cfg, "threads")
+    threads = cfg.get("threads")
+    _require(threads == AUTO or isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1,
+             f"threads={threads!r} must be {AUTO} or an integer >= 1")
     _positive_int(cfg, "diagnostics.every_updates", allow_zero=True)
     _positive_int(cfg, "env.max_episode_steps", allow_none=True)
     if cfg["env"].get("eval_max_episode_steps") is not None:  # configs saved before the key existed lack it
@@ -283,7 +285,8 @@ def _validate_minatar(cfg: Mapping[str, Any]) -> None:
 def upgrade_saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """A run's saved config in today's keys, so runs started before a rename resume exactly: agent.gamma and
     agent.batch_size moved to replay.*, reinit.method is reinit.polar, reinit.linear is reinit.reset_linear;
-    runs from before env.eval_max_episode_steps keep evaluating without that cap."""
+    runs from before env.eval_max_episode_steps keep evaluating without that cap; threads=null (torch's
+    count, before `auto`) is the count torch gives this process."""
     agent, replay, reinit = dict(cfg["agent"]), dict(cfg["replay"]), dict(cfg["reinit"])
     for key in ("gamma", "batch_size"):
         if key in agent:
@@ -293,7 +296,8 @@ def upgrade_saved_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if "linear" in reinit:
         reinit["reset_linear"] = {None: None, "reset": True, "orthogonalize": False}[reinit.pop("linear")]
     env = {"eval_max_episode_steps": None, **cfg["env"]}
-    return {**cfg, "env": env, "agent": agent, "replay": replay, "reinit": reinit}
+    threads = torch.get_num_threads() if cfg.get("threads") is None else cfg["threads"]
+    return {**cfg, "threads": threads, "env": env, "agent": agent, "replay": replay, "reinit": reinit}
 
 
 def key_docs() -> str:

@@ -33,6 +33,7 @@ from loop.progress import WARM_UP
 from loop.schedule import EventSchedule, UpdateBudget
 from loop.seeding import rng_state, seed_everything, set_rng_state
 from loop.signals import StopRequested, StopSignals
+from loop.threads import AUTO, ThreadTuner, auto_counts
 from loop.trigger import Trigger
 from replay import make_replay
 
@@ -55,7 +56,9 @@ class Trainer:
     def __init__(self, cfg: Mapping[str, Any], run_dir: Path):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        if cfg.get("threads"):
+        # None when the count is pinned; `auto` times the learning iterations to choose it (loop/threads.py).
+        self.threads = ThreadTuner(auto_counts()) if cfg["threads"] == AUTO else None
+        if self.threads is None:
             torch.set_num_threads(int(cfg["threads"]))
         seed_everything(cfg["seed"])
         self.rng = np.random.default_rng(cfg["seed"])
@@ -224,10 +227,13 @@ class Trainer:
                 self.save_checkpoint()  # the same env step, now with the evaluation done
         window_start = (self.env_steps, time.perf_counter())
         while self.env_steps < self.total_env_steps and self.signals.received is None:
-            start = self.env_steps
-            progress.set_phase(WARM_UP if start < self.cfg["learning_starts"] else "learning")
+            start, tick = self.env_steps, time.perf_counter()
+            learning = start >= self.cfg["learning_starts"]
+            progress.set_phase("learning" if learning else WARM_UP)
             self._act()
-            self._learn(start, self.env_steps)
+            events = self._learn(start, self.env_steps)
+            if self.threads and learning and not events:
+                self._time_threads(self.env_steps - start, time.perf_counter() - tick)
             if self.log_schedule.between(start, self.env_steps):
                 window_start = self._log_progress(window_start)
             last = self.env_steps >= self.total_env_steps
@@ -299,9 +305,10 @@ class Trainer:
         self.timings["env"] += tuck - tock
         self.timings["replay"] += time.perf_counter() - tuck
 
-    def _learn(self, start: int, stop: int) -> None:
+    def _learn(self, start: int, stop: int) -> bool:
         """The updates env steps (start, stop] earned, split at each event boundary b, where the events
-        happen in this order: priming, the scheduled intervention, the trigger's check."""
+        happen in this order: priming, the scheduled intervention, the trigger's check. True when an event
+        happened."""
         priming = self.priming_schedule.between(start, stop)
         scheduled = self.reinit_schedule.between(start, stop)
         checks = self.trigger.checks.between(start, stop) if self.trigger else []
@@ -317,6 +324,11 @@ class Trainer:
             if boundary in checks:
                 self._check_trigger(boundary)
         self._update(self.budget.earn(cursor, stop), start)
+        return bool(priming or scheduled or checks)
+
+    def _time_threads(self, env_steps: int, seconds: float) -> None:
+        self.threads.record(env_steps, seconds)
+        self.logger.progress.figures["threads"] = str(self.threads.current)
 
     def _update(self, n: int, acted_at: int) -> None:
         """n updates earned by the vector step whose actions were chosen at env step `acted_at`."""
@@ -367,7 +379,7 @@ class Trainer:
         steps0, time0 = window_start
         now = time.perf_counter()
         sps = (self.env_steps - steps0) / max(now - time0, 1e-9)
-        values = {"charts/SPS": sps, "charts/updates": self.updates}
+        values = {"charts/SPS": sps, "charts/updates": self.updates, "perf/threads": torch.get_num_threads()}
         values.update({k: float(v) for k, v in self.last_update_metrics.items()})
         total = sum(self.timings.values()) or 1.0
         values.update({f"perf/{phase}_fraction": t / total for phase, t in self.timings.items()})

@@ -52,7 +52,7 @@ CASES = [
     ({"reinit.at_env_steps": []}, "reinit=fire is never applied"),
     ({"env.max_episode_steps": 0}, "env.max_episode_steps=0 must be an integer >= 1"),
     ({"resume": "runs/a", "load_checkpoint": "x.pt"}, "resume and load_checkpoint"),
-    ({"threads": 0}, "threads=0 must be an integer >= 1"),
+    ({"threads": 0}, "threads=0 must be auto or an integer >= 1"),
     ({"eval.episodes": None, "eval.max_env_steps": None}, "eval.episodes=null needs eval.max_env_steps"),
     ({"eval.video": True, "eval.video_max_steps": 0}, "eval.video_max_steps=0 must be an integer >= 1"),
     ({"env.suite": "atari", "env.game": "pacman"}, "env.game='pacman' is unknown; allowed: alien, amidar"),
@@ -126,3 +126,15 @@ def test_saved_configs_from_before_the_registry_are_read_in_todays_keys():
                       "method": "svd", "linear": "orthogonalize"}}
     assert upgrade_saved_config(old) == today
     assert upgrade_saved_config(today) == today
+
+
+def test_saved_configs_from_before_threads_auto_keep_the_count_torch_gave_them():
+    import torch
+
+    from loop.config import compose, upgrade_saved_config
+
+    today = compose("agent=sac", "env=pendulum")
+    assert today["threads"] == "auto"
+    assert upgrade_saved_config({**today, "threads": None})["threads"] == torch.get_num_threads()
+    assert upgrade_saved_config({**today, "threads": 3})["threads"] == 3
+    validate(upgrade_saved_config({**today, "threads": None}))

@@ -23,7 +23,7 @@ def fake_agent_and_replay(monkeypatch):
 
 def make_cfg(**overrides):
     cfg = {
-        "seed": 3, "device": "cpu", "precision": "fp32", "total_env_steps": 120, "learning_starts": 12,
+        "seed": 3, "device": "cpu", "precision": "fp32", "threads": 1, "total_env_steps": 120, "learning_starts": 12,
         "replay_ratio": 0.5, "priming_updates": 0,
         "agent": {"name": "counting"},
         "env": {"name": "pendulum", "id": "Pendulum-v1", "suite": "gymnasium", "num_envs": 1,

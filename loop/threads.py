@@ -1,0 +1,93 @@
+"""`threads: auto`: the torch CPU thread count, 1 or 2, whichever trains faster right now.
+
+Why measure: torch's default (a thread per core, OpenMP workers that spin while they wait) is the fastest
+setting on an idle machine and up to 2x slower beside one busy process; one thread is the reverse, and no
+fixed setting is within 10 % of the best in both conditions (bench/threads.py, bench/README.md).
+
+How: the loop reports the seconds of its ordinary learning iterations (acting and updates; evaluations,
+checkpoints, priming and interventions are left out). The tuner times each count over windows of at
+least `window_seconds`, keeps the faster, and tries the other again after `gap` windows. The gap doubles
+each time the choice holds (up to `max_gap`, so the slower count costs at most ~1/max_gap of the run) and
+the other count is tried at once when the kept one slows by more than `slowdown` (another process started).
+
+Results never depend on the count: every update, intervention and diagnostic of the shipped presets is
+bit-identical at 1 and 2 threads (tests/loop/test_threads.py). That takes MKL's strict reproducibility
+mode (`MKL_CBWR=AUTO,STRICT`, set on import; its cost was within timing noise), without which a GEMM
+with a small side (a 6-action head's gradient) is split differently at 2 threads; LAPACK calls at one
+thread (fire/lapack.py); and sums over large tensors taken as row sums first (fire.diagnostics). Above 2
+threads results differ, so `auto` never goes above 2 and `threads=N` pins N.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+# MKL reads this at its first call, so it is set when the loop is imported, before any matmul.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+
+import torch  # noqa: E402
+
+AUTO = "auto"
+COUNTS = (1, 2)  # the counts whose results are bit-identical (see the module docstring)
+
+
+def auto_counts() -> tuple[int, ...]:
+    """The counts `auto` chooses from on this machine: 1 and 2 where 2 cores are ours to use, else 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return COUNTS if cores >= 2 else (1,)
+
+
+class ThreadTuner:
+    """Chooses the thread count from measured seconds per env step (see the module docstring)."""
+
+    def __init__(self, counts: tuple[int, ...], *, window_seconds: float = 1.0, first_gap: int = 8,
+                 max_gap: int = 64, slowdown: float = 1.3, set_threads: Callable[[int], None] = torch.set_num_threads):
+        self.counts = counts
+        self.window_seconds = window_seconds
+        self.first_gap, self.max_gap, self.slowdown = first_gap, max_gap, slowdown
+        self.set_threads = set_threads
+        self.pace: dict[int, float] = {}  # count -> seconds per env step of its latest window
+        self.kept: int | None = None  # the count chosen by the last comparison (None until both are timed)
+        self.gap = first_gap
+        self.windows_left = 0  # windows of the kept count before the other is tried again
+        self.switches = 0
+        self.current = counts[-1]
+        self._seconds, self._env_steps = 0.0, 0
+        set_threads(self.current)
+
+    def record(self, env_steps: int, seconds: float) -> None:
+        """One ordinary learning iteration: `env_steps` done in `seconds` at the current count."""
+        self._seconds += seconds
+        self._env_steps += env_steps
+        if self._seconds < self.window_seconds or self._env_steps == 0:
+            return
+        pace = self._seconds / self._env_steps
+        self._seconds, self._env_steps = 0.0, 0
+        self._end_window(pace)
+
+    def _end_window(self, pace: float) -> None:
+        slowed = self.current == self.kept and pace > self.slowdown * self.pace[self.current]
+        self.pace[self.current] = pace
+        untimed = [count for count in self.counts if count not in self.pace]
+        if untimed:
+            self._use(untimed[0])
+        elif self.current != self.kept or self.kept is None:  # the other count was just timed: compare
+            best = min(self.counts, key=self.pace.__getitem__)
+            self.gap = min(2 * self.gap, self.max_gap) if best == self.kept else self.first_gap
+            self.kept, self.windows_left = best, self.gap
+            self._use(best)
+        else:
+            self.windows_left -= 1
+            if slowed:
+                self.gap = self.first_gap
+            if slowed or self.windows_left <= 0:
+                others = [count for count in self.counts if count != self.kept]
+                if others:
+                    self._use(others[0])
+
+    def _use(self, count: int) -> None:
+        if count != self.current:
+            self.current = count
+            self.switches += 1
+            self.set_threads(count)
