@@ -1,9 +1,12 @@
 """Torch CPU thread settings for training: per-call time of SAC, DQN and FIRE at 1 and 2 threads, alone and
-beside a competing busy process, to pick the `threads:` default of configs/config.yaml.
+beside a competing busy process, against `threads: auto`, the default of configs/config.yaml.
 
-Each setting runs in its own process (thread count and OpenMP's wait policy are fixed when torch loads),
-the settings alternate round by round, and every figure is a median over rounds. The "busy" condition
-starts one `while True: pass` process beside the measured one, the usual case on a laptop or shared node.
+Each setting runs in its own process (OpenMP's wait policy is fixed when torch loads), the settings
+alternate round by round, and every figure is a median over rounds. The "busy" condition starts one
+`while True: pass` process beside the measured one, the usual case on a laptop or shared node.
+`auto` runs each update workload for AUTO_SECONDS through loop.threads' tuner, from a fresh tuner as
+at the start of a run, so its time per call includes timing both counts and every later retry of the
+slower one; a FIRE event runs at the count the tuner kept for that agent's updates, as in a run.
 
     python -m bench.threads            # the table in bench/README.md
     python -m bench.threads --quick    # smoke run
@@ -20,43 +23,52 @@ from contextlib import contextmanager
 
 from bench.common import machine, median, table
 
-# name -> (torch threads, extra environment); train.py's default is the last: torch's count, passive waits
+# name -> (torch threads or "auto", extra environment); train.py's default is the last
 SETTINGS = {
     "1 thread": (1, {}),
     "2 threads (torch's default)": (2, {}),
-    "2 threads, GOMP_SPINCOUNT=100": (2, {"GOMP_SPINCOUNT": "100"}),
-    "2 threads, OMP_WAIT_POLICY=passive (train.py)": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "2 threads, OMP_WAIT_POLICY=passive": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "auto (train.py)": ("auto", {}),
 }
+AUTO_SECONDS = 15.0
 # workload -> calls per measurement (each ~1-3 s on one 2026 EPYC core)
 WORKLOADS = {"SAC update, MLP 256x256": 40, "SAC update, SimBa": 3, "DQN update, Nature CNN": 20,
              "FIRE event, DQN": 3, "FIRE event, SimBa SAC": 1}
 
 
-def measure(threads: int, calls_scale: float) -> dict[str, float]:
+def measure(threads: int | str, calls_scale: float) -> dict[str, float]:
     """Seconds per call of each workload in this process (after one untimed call)."""
     import time
 
     import torch
 
     from bench.fire_speed import dqn_agent, dqn_batch, sac_batch, simba_sac
-    torch.set_num_threads(threads)
+    from loop.threads import AUTO, ThreadTuner, auto_counts  # first: MKL's mode, as train.py runs
 
     dqn, dqn_b = dqn_agent(), dqn_batch()
     simba, sac_b = simba_sac(), sac_batch()
     mlp = simba_sac(net="mlp")
-    calls = {"SAC update, MLP 256x256": lambda: mlp.update(sac_b, updates=0, env_steps=0),
-             "SAC update, SimBa": lambda: simba.update(sac_b, updates=0, env_steps=0),
-             "DQN update, Nature CNN": lambda: dqn.update(dqn_b, updates=0, env_steps=0),
-             "FIRE event, DQN": lambda: dqn.reinit("fire", {}, dqn_b),
-             "FIRE event, SimBa SAC": lambda: simba.reinit("fire", {}, sac_b)}
+    # workload -> (call, the agent whose tuner sets its count under auto)
+    calls = {"SAC update, MLP 256x256": (lambda: mlp.update(sac_b, updates=0, env_steps=0), "mlp"),
+             "SAC update, SimBa": (lambda: simba.update(sac_b, updates=0, env_steps=0), "simba"),
+             "DQN update, Nature CNN": (lambda: dqn.update(dqn_b, updates=0, env_steps=0), "dqn"),
+             "FIRE event, DQN": (lambda: dqn.reinit("fire", {}, dqn_b), "dqn"),
+             "FIRE event, SimBa SAC": (lambda: simba.reinit("fire", {}, sac_b), "simba")}
+    tuners = {agent: ThreadTuner(auto_counts()) for agent in ("mlp", "simba", "dqn")} if threads == AUTO else {}
     seconds = {}
-    for name, fn in calls.items():
-        n = max(1, round(WORKLOADS[name] * calls_scale))
+    for name, (fn, agent) in calls.items():
+        tuner = tuners.get(agent)
+        torch.set_num_threads((tuner.kept or tuner.current) if tuner else threads)
         if name != "FIRE event, SimBa SAC":  # seconds per call; its first call is as warm as later ones
             fn()
-        start = time.perf_counter()
-        for _ in range(n):
+        n, start = 0, time.perf_counter()
+        while n < max(1, round(WORKLOADS[name] * calls_scale)) or (
+                tuner and "update" in name and time.perf_counter() - start < AUTO_SECONDS * calls_scale):
+            tick = time.perf_counter()
             fn()
+            if tuner and "update" in name:
+                tuner.record(1, time.perf_counter() - tick)
+            n += 1
         seconds[name] = (time.perf_counter() - start) / n
     return seconds
 
@@ -85,11 +97,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few calls, one round")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds per setting and condition")
-    parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        print(json.dumps(measure(args.worker, args.scale)))
+        print(json.dumps(measure(args.worker if args.worker == "auto" else int(args.worker), args.scale)))
         return
     scale, repeats = (0.1, 1) if args.quick else (1.0, args.repeats)
 

@@ -59,7 +59,8 @@ def test_sac_speed_quick_prints_loop_ratios():
 def test_threads_quick_prints_every_setting_in_both_conditions():
     out = run_quick("bench.threads")
     assert "1 busy process" in out and "worst ratio to the best setting" in out
-    assert all(name in out for name in ("1 thread", "2 threads (torch's default)", "OMP_WAIT_POLICY=passive"))
+    assert all(name in out for name in (
+        "1 thread", "2 threads (torch's default)", "OMP_WAIT_POLICY=passive", "auto (train.py)"))
 
 
 def test_per_tap_reference_equals_batched_fire_conv():
