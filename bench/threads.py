@@ -4,9 +4,10 @@ beside a competing busy process, against `threads: auto`, the default of configs
 Each setting runs in its own process (OpenMP's wait policy is fixed when torch loads), the settings
 alternate round by round, and every figure is a median over rounds. The "busy" condition starts one
 `while True: pass` process beside the measured one, the usual case on a laptop or shared node.
-`auto` runs each update workload for AUTO_SECONDS through loop.threads' tuner, from a fresh tuner as
-at the start of a run, so its time per call includes timing both counts and every later retry of the
-slower one; a FIRE event runs at the count the tuner kept for that agent's updates, as in a run.
+Every setting runs each update workload for UPDATE_SECONDS (sustained load, as in training); under
+`auto` the updates go through loop.threads' tuner, fresh as at the start of a run, so its time per call
+includes timing both counts and any retry of the slower one. A FIRE event runs at the count the tuner
+kept for that agent's updates, as in a run.
 
     python -m bench.threads            # the table in bench/README.md
     python -m bench.threads --quick    # smoke run
@@ -30,9 +31,9 @@ SETTINGS = {
     "2 threads, OMP_WAIT_POLICY=passive": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "auto (train.py)": ("auto", {}),
 }
-AUTO_SECONDS = 15.0
-# workload -> calls per measurement (each ~1-3 s on one 2026 EPYC core)
-WORKLOADS = {"SAC update, MLP 256x256": 40, "SAC update, SimBa": 3, "DQN update, Nature CNN": 20,
+UPDATE_SECONDS = 12.0  # per update workload and setting
+# workload -> calls per measurement; update workloads run at least UPDATE_SECONDS
+WORKLOADS = {"SAC update, MLP 256x256": 1, "SAC update, SimBa": 1, "DQN update, Nature CNN": 1,
              "FIRE event, DQN": 3, "FIRE event, SimBa SAC": 1}
 
 
@@ -57,16 +58,16 @@ def measure(threads: int | str, calls_scale: float) -> dict[str, float]:
     tuners = {agent: ThreadTuner(auto_counts()) for agent in ("mlp", "simba", "dqn")} if threads == AUTO else {}
     seconds = {}
     for name, (fn, agent) in calls.items():
-        tuner = tuners.get(agent)
+        tuner, update = tuners.get(agent), "update" in name
         torch.set_num_threads((tuner.kept or tuner.current) if tuner else threads)
         if name != "FIRE event, SimBa SAC":  # seconds per call; its first call is as warm as later ones
             fn()
         n, start = 0, time.perf_counter()
         while n < max(1, round(WORKLOADS[name] * calls_scale)) or (
-                tuner and "update" in name and time.perf_counter() - start < AUTO_SECONDS * calls_scale):
+                update and time.perf_counter() - start < UPDATE_SECONDS * calls_scale):
             tick = time.perf_counter()
             fn()
-            if tuner and "update" in name:
+            if tuner and update:
                 tuner.record(1, time.perf_counter() - tick)
             n += 1
         seconds[name] = (time.perf_counter() - start) / n

@@ -6,9 +6,11 @@ fixed setting is within 10 % of the best in both conditions (bench/threads.py, b
 
 How: the loop reports the seconds of its ordinary learning iterations (acting and updates; evaluations,
 checkpoints, priming and interventions are left out). The tuner times each count over windows of at
-least `window_seconds`, keeps the faster, and tries the other again after `gap` windows. The gap doubles
-each time the choice holds (up to `max_gap`, so the slower count costs at most ~1/max_gap of the run) and
-the other count is tried at once when the kept one slows by more than `slowdown` (another process started).
+least `window_seconds`, keeps the faster, and tries the other again after `gap` windows. Every retry
+costs a window at the slower count's speed, so the gap starts at 16 and doubles each time the choice holds
+(up to `max_gap`: the slower count then costs ~1/64 of the run); the other count is tried at once when
+the kept one slows by more than `slowdown` (another process started: 2 spinning threads then run 2.5-3.3x
+slower in bench/threads.py, while windows of an undisturbed run vary by up to 1.3x).
 
 Results never depend on the count: every update, intervention and diagnostic of the shipped presets is
 bit-identical at 1 and 2 threads (tests/loop/test_threads.py). That takes MKL's strict reproducibility
@@ -41,8 +43,8 @@ def auto_counts() -> tuple[int, ...]:
 class ThreadTuner:
     """Chooses the thread count from measured seconds per env step (see the module docstring)."""
 
-    def __init__(self, counts: tuple[int, ...], *, window_seconds: float = 1.0, first_gap: int = 8,
-                 max_gap: int = 64, slowdown: float = 1.3, set_threads: Callable[[int], None] = torch.set_num_threads):
+    def __init__(self, counts: tuple[int, ...], *, window_seconds: float = 1.0, first_gap: int = 16,
+                 max_gap: int = 64, slowdown: float = 1.5, set_threads: Callable[[int], None] = torch.set_num_threads):
         self.counts = counts
         self.window_seconds = window_seconds
         self.first_gap, self.max_gap, self.slowdown = first_gap, max_gap, slowdown
