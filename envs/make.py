@@ -30,6 +30,17 @@ def _gymnasium_factory(cfg: Mapping[str, Any]):
     return make
 
 
+def episode_limit(cfg: Mapping[str, Any]) -> int | None:
+    """The episode limit an env config sets, in max_episode_steps' units (agent steps), or None when it sets
+    none: max_episode_steps, else for Atari its kwargs.max_episode_frames at its frame skip."""
+    if cfg.get("max_episode_steps") is not None:
+        return int(cfg["max_episode_steps"])
+    kwargs = cfg.get("kwargs") or {}
+    if cfg.get("suite") == "atari" and "max_episode_frames" in kwargs and "frame_skip" in kwargs:
+        return -(-int(kwargs["max_episode_frames"]) // int(kwargs["frame_skip"]))  # the step that crosses it
+    return None
+
+
 def make_vector(cfg: Mapping[str, Any], *, num_envs: int) -> gym.vector.VectorEnv:
     """A vector env with SAME_STEP autoreset: an episode's true last observation is in
     info["final_obs"] and the returned observation is already the next episode's first. Every env

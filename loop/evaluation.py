@@ -11,6 +11,7 @@ import numpy as np
 
 from agents.base import Agent
 from envs import make_vector, normalized_score
+from envs.make import episode_limit
 from loop.episodes import episode_ended
 from loop.guard import check_finite
 from loop.signals import StopRequested
@@ -19,12 +20,14 @@ from loop.video import VideoRecorder
 
 def eval_env_config(env_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The training env's config with evaluation episodes capped at `eval_max_episode_steps` (same units as
-    `max_episode_steps`), so that a policy that stalls cannot stretch one evaluation episode for minutes."""
+    `max_episode_steps`), so that a policy that stalls cannot stretch one evaluation episode for minutes.
+    The cap only shortens: episodes the training env already ends sooner (e.g. Atari's
+    kwargs.max_episode_frames) keep that limit."""
     cap = env_cfg.get("eval_max_episode_steps")
     if cap is None:
         return dict(env_cfg)
-    limit = env_cfg.get("max_episode_steps")
-    return {**env_cfg, "max_episode_steps": int(cap) if limit is None else min(int(cap), int(limit))}
+    limit = episode_limit(env_cfg)
+    return {**env_cfg, "max_episode_steps": int(cap) if limit is None else min(int(cap), limit)}
 
 
 def eval_seed(seed: int, env_steps: int) -> int:

@@ -247,6 +247,10 @@ def test_atari_evaluation_episodes_stop_at_108k_frames_by_default():
     assert eval_env_config(atari)["max_episode_steps"] * atari["kwargs"]["frame_skip"] == 108_000
     paper = compose("experiment=fire_dqn_atari")["env"]
     assert eval_env_config(paper)["max_episode_steps"] == 100_000  # the paper's protocol keeps its limit
+    short = compose("agent=dqn", "env=atari", "env.kwargs.max_episode_frames=80")["env"]
+    assert eval_env_config(short)["max_episode_steps"] == 20  # the cap never lengthens episodes (80 frames)
+    odd = compose("agent=dqn", "env=atari", "env.kwargs.max_episode_frames=90")["env"]
+    assert eval_env_config(odd)["max_episode_steps"] == 23  # ALE ends it on the step that crosses 90 frames
 
 
 def test_runs_saved_before_the_evaluation_cap_keep_evaluating_without_it():
