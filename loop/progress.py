@@ -58,6 +58,7 @@ class Progress:
         if self.bar is not None:
             self.draw()
             self.bar.close()
+            self.bar = None  # later messages print plainly, below the final bar
 
     def _redraw_every(self) -> None:
         while not self._stop.wait(self.refresh_seconds):

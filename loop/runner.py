@@ -258,6 +258,7 @@ class Trainer:
         else:
             hint = (f"these envs cannot be snapshotted, so resume= cannot continue this run; start a new run with "
                     f"the same settings and load_checkpoint={path} (same weights and replay, fresh episodes)")
+        self.logger.progress.close()  # the command to copy is the last line, not followed by a redrawn bar
         self.logger.message(f"{self.signals.name} at env step {self.env_steps}{during}: saved {path}; {hint}")
 
     def _check_updates_finite(self) -> None:

@@ -188,6 +188,18 @@ def test_signal_during_teardown_changes_nothing(tmp_path, monkeypatch):
     assert saved == [60, 120]
 
 
+def test_the_stop_hint_is_printed_after_the_bar_is_closed(tmp_path, monkeypatch):
+    trainer = Trainer(make_cfg(**{"reinit.name": "none", "quiet": False}), tmp_path)
+    act = trainer._act
+    trainer._act = lambda: (act(), trainer.env_steps == 30 and os.kill(os.getpid(), signal.SIGTERM))
+    bar_open_at_message = []
+    message = loop.logger.RunLogger.message
+    monkeypatch.setattr(loop.logger.RunLogger, "message", lambda logger, text: (
+        bar_open_at_message.append(logger.progress.bar is not None), message(logger, text)))
+    trainer.run()
+    assert bar_open_at_message == [False]
+
+
 def test_stop_hint_names_what_works_when_envs_cannot_be_snapshotted(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(loop.runner, "supports_state", lambda envs: False)
     trainer = Trainer(make_cfg(**{"reinit.name": "none"}), tmp_path)
