@@ -10,6 +10,7 @@ includes timing both counts and any retry of the slower one. A FIRE event runs a
 kept for that agent's updates, as in a run.
 
     python -m bench.threads            # the table in bench/README.md
+    python -m bench.threads --rounds   # and every round's figures, with the count auto kept
     python -m bench.threads --quick    # smoke run
 """
 
@@ -71,6 +72,8 @@ def measure(threads: int | str, calls_scale: float) -> dict[str, float]:
                 tuner.record(1, time.perf_counter() - tick)
             n += 1
         seconds[name] = (time.perf_counter() - start) / n
+    for agent, tuner in tuners.items():  # what auto did: the count it kept and how often it switched
+        seconds[f"tuner {agent}"] = f"kept {tuner.kept}, {tuner.switches} switches"
     return seconds
 
 
@@ -98,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few calls, one round")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds per setting and condition")
+    parser.add_argument("--rounds", action="store_true", help="also print every round's figures (drift vs choice)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -120,6 +124,12 @@ def main() -> None:
         for name in SETTINGS:
             medians[condition, name] = {w: median([r[w] for r in results[name]]) for w in WORKLOADS}
         print(f"{condition}: load average after: {os.getloadavg()[0]:.1f}")
+        if args.rounds:
+            for name in SETTINGS:
+                for round_, figures in enumerate(results[name]):
+                    print(f"  round {round_ + 1}, {name}: " + ", ".join(
+                        f"{key} {value * 1e3:.1f}" if isinstance(value, float) else f"{key}: {value}"
+                        for key, value in figures.items()))
     for workload in WORKLOADS:
         for condition in ("quiet", "1 busy process"):
             best = min(medians[condition, name][workload] for name in SETTINGS)
