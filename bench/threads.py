@@ -6,8 +6,9 @@ alternate round by round, and every figure is a median over rounds. The "busy" c
 `while True: pass` process beside the measured one, the usual case on a laptop or shared node.
 Every setting runs each update workload for UPDATE_SECONDS (sustained load, as in training); under
 `auto` the updates go through loop.threads' tuner, fresh as at the start of a run, so its time per call
-includes timing both counts and any retry of the slower one. A FIRE event runs at the count the tuner
-kept for that agent's updates, as in a run.
+includes timing both counts and any retry of the slower one; an agent whose updates differ in their bits
+between the counts on this CPU runs at 1 thread, as the loop's check before its first update decides. A
+FIRE event runs at the count the tuner kept for that agent's updates, as in a run.
 
     python -m bench.threads            # the table in bench/README.md
     python -m bench.threads --rounds   # and every round's figures, with the count auto kept
@@ -45,7 +46,7 @@ def measure(threads: int | str, calls_scale: float) -> dict[str, float]:
     import torch
 
     from bench.fire_speed import dqn_agent, dqn_batch, sac_batch, simba_sac
-    from loop.threads import AUTO, ThreadTuner, auto_counts  # first: MKL's mode, as train.py runs
+    from loop.threads import AUTO, ThreadTuner, auto_counts, updates_depend_on_threads  # first: MKL's mode
 
     dqn, dqn_b = dqn_agent(), dqn_batch()
     simba, sac_b = simba_sac(), sac_batch()
@@ -56,7 +57,12 @@ def measure(threads: int | str, calls_scale: float) -> dict[str, float]:
              "DQN update, Nature CNN": (lambda: dqn.update(dqn_b, updates=0, env_steps=0), "dqn"),
              "FIRE event, DQN": (lambda: dqn.reinit("fire", {}, dqn_b), "dqn"),
              "FIRE event, SimBa SAC": (lambda: simba.reinit("fire", {}, sac_b), "simba")}
-    tuners = {agent: ThreadTuner(auto_counts()) for agent in ("mlp", "simba", "dqn")} if threads == AUTO else {}
+    agents = {"mlp": (mlp, sac_b), "simba": (simba, sac_b), "dqn": (dqn, dqn_b)}
+    tuners = {agent: ThreadTuner(auto_counts()) for agent in agents} if threads == AUTO else {}
+    for agent, tuner in list(tuners.items()):  # as the loop does before its first update
+        if updates_depend_on_threads(*agents[agent], tuner.counts, updates=0, env_steps=0):
+            tuners[agent] = None
+    threads = 1 if threads == AUTO else threads  # the count of an agent auto keeps at 1
     seconds = {}
     for name, (fn, agent) in calls.items():
         tuner, update = tuners.get(agent), "update" in name
@@ -73,7 +79,7 @@ def measure(threads: int | str, calls_scale: float) -> dict[str, float]:
             n += 1
         seconds[name] = (time.perf_counter() - start) / n
     for agent, tuner in tuners.items():  # what auto did: the count it kept and how often it switched
-        seconds[f"tuner {agent}"] = f"kept {tuner.kept}, {tuner.switches} switches"
+        seconds[f"tuner {agent}"] = f"kept {tuner.kept}, {tuner.switches} switches" if tuner else "1 (probe)"
     return seconds
 
 

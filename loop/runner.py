@@ -33,9 +33,10 @@ from loop.progress import WARM_UP
 from loop.schedule import EventSchedule, UpdateBudget
 from loop.seeding import rng_state, seed_everything, set_rng_state
 from loop.signals import StopRequested, StopSignals
-from loop.threads import AUTO, ThreadTuner, auto_counts
+from loop.threads import AUTO, ThreadTuner, auto_counts, updates_depend_on_threads
 from loop.trigger import Trigger
 from replay import make_replay
+from replay.base import Batch
 
 FORMAT = 1
 
@@ -58,6 +59,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         # None when the count is pinned; `auto` times the learning iterations to choose it (loop/threads.py).
         self.threads = ThreadTuner(auto_counts()) if cfg["threads"] == AUTO else None
+        self.threads_checked = False  # whether this agent's updates are bit-identical at the tuner's counts
         if self.threads is None:
             torch.set_num_threads(int(cfg["threads"]))
         seed_everything(cfg["seed"])
@@ -327,6 +329,20 @@ class Trainer:
         self._update(self.budget.earn(cursor, stop), start)
         return bool(priming or scheduled or checks)
 
+    def _check_threads(self, batch: Batch, **update_args: int) -> None:
+        """Before the first update of an `auto` run (fresh or resumed): keep 1 thread if this agent's updates
+        differ in their bits between the counts on this machine (loop/threads.py)."""
+        self.threads_checked = True
+        if self.device.type != "cpu" or len(self.threads.counts) < 2:
+            return
+        if updates_depend_on_threads(self.agent, batch, self.threads.counts, **update_args):
+            self.threads = None
+            torch.set_num_threads(1)
+            self.logger.progress.figures["threads"] = "1"
+            self.logger.message("threads=auto keeps 1 thread: on this CPU this agent's updates give different "
+                                "results at 1 and 2 threads (oneDNN's convolution gradients), and results must "
+                                "not depend on the machine's load; threads=2 pins 2")
+
     def _time_threads(self, env_steps: int, seconds: float) -> None:
         self.threads.record(env_steps, seconds)
         self.logger.progress.figures["threads"] = str(self.threads.current)
@@ -338,8 +354,10 @@ class Trainer:
         tick = time.perf_counter()
         diagnostics_every = self.cfg["diagnostics"]["every_updates"]
         for _ in range(n):
-            self.last_update_metrics = self.agent.update(self.replay.sample(self.batch_size), updates=self.updates,
-                                                         env_steps=acted_at)
+            batch = self.replay.sample(self.batch_size)
+            if self.threads and not self.threads_checked:
+                self._check_threads(batch, updates=self.updates, env_steps=acted_at)
+            self.last_update_metrics = self.agent.update(batch, updates=self.updates, env_steps=acted_at)
             self.updates_finite &= torch.isfinite(torch.stack(list(self.last_update_metrics.values()))).all()
             self.updates += 1
             if diagnostics_every and self.updates % diagnostics_every == 0:

@@ -18,12 +18,21 @@ mode (`MKL_CBWR=AUTO,STRICT`, set on import; its cost was within timing noise), 
 with a small side (a 6-action head's gradient) is split differently at 2 threads; LAPACK calls at one
 thread (fire/lapack.py); and sums over large tensors taken as row sums first (fire.diagnostics). Above 2
 threads results differ, so `auto` never goes above 2 and `threads=N` pins N.
+
+One source is outside our reach: on CPUs with AVX-512, oneDNN's convolution kernels split the weight
+gradient's sum by thread (DQN's encoders; its AVX2 kernels do not, and capping it at AVX2 or bypassing it
+costs 20-60 % per DQN update, measured). So before the first update the loop checks whether one update of
+its agent gives the same bits at both counts (`updates_depend_on_threads`); where it does not, `auto` keeps
+1 thread for the run, the count that is never pathological beside other work, so that a run's results never
+depend on the machine's load and a resumed run continues bit for bit.
 """
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 # MKL reads this at its first call, so it is set when the loop is imported, before any matmul.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
@@ -38,6 +47,34 @@ def auto_counts() -> tuple[int, ...]:
     """The counts `auto` chooses from on this machine: 1 and 2 where 2 cores are ours to use, else 1."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return COUNTS if cores >= 2 else (1,)
+
+
+def updates_depend_on_threads(agent: Any, batch: Any, counts: tuple[int, ...], **update_args: int) -> bool:
+    """Whether `agent.update(batch, **update_args)` from the agent's current state gives different bits at
+    the counts. Each count updates its own copy of the agent, from the same global RNG state, which is
+    restored afterwards, as is the thread count: the run itself is not changed."""
+    before = torch.get_num_threads()
+    states = []
+    try:
+        for count in counts:
+            torch.set_num_threads(count)
+            probe = copy.deepcopy(agent)
+            with torch.random.fork_rng(devices=[]):
+                probe.update(batch, **update_args)
+            states.append(probe.state_dict())
+    finally:
+        torch.set_num_threads(before)
+    return any(not _same_bits(states[0], other) for other in states[1:])
+
+
+def _same_bits(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, Mapping):
+        return isinstance(b, Mapping) and a.keys() == b.keys() and all(_same_bits(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_same_bits, a, b))
+    return a == b
 
 
 class ThreadTuner:

@@ -1,5 +1,6 @@
 """`threads: auto`: the tuner's choices, and the bit-identity at 1 and 2 threads it relies on."""
 
+import contextlib
 import hashlib
 
 import gymnasium as gym
@@ -8,11 +9,12 @@ import pytest
 import torch
 
 import fire.registry
+import loop.runner
 from agents import make_agent
 from bench.fire_speed import dqn_batch, sac_batch
 from loop.config import compose
 from loop.runner import Trainer
-from loop.threads import COUNTS, ThreadTuner
+from loop.threads import COUNTS, ThreadTuner, updates_depend_on_threads
 from replay.base import Batch
 from tests.loop.test_dqn_atari_resume import FIRE_ACROSS_THE_STOP, assert_same_state, dqn_config, scalars
 
@@ -107,13 +109,16 @@ def _digest(value, h) -> None:
         h.update(repr(value).encode())
 
 
+def _agent_and_batch(preset: str):
+    overrides, obs_space, action_space, make_batch = PRESETS[preset]
+    torch.manual_seed(0)
+    return make_agent(compose(*overrides)["agent"], obs_space, action_space, torch.device("cpu")), make_batch()
+
+
 def _run(threads: int, preset: str) -> tuple[str, dict]:
     """Build, update, measure and intervene with every intervention the agent supports, at `threads`."""
-    overrides, obs_space, action_space, make_batch = PRESETS[preset]
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    agent = make_agent(compose(*overrides)["agent"], obs_space, action_space, torch.device("cpu"))
-    batch = make_batch()
+    agent, batch = _agent_and_batch(preset)
     updates = 0
     # Plasticity injection last: it grows the network, which the interventions resetting to the init
     # snapshot then refuse (a run applies one intervention, so they never meet).
@@ -131,17 +136,64 @@ def _run(threads: int, preset: str) -> tuple[str, dict]:
     return h.hexdigest(), diagnostics
 
 
-@pytest.mark.parametrize("preset", [
+@contextlib.contextmanager
+def onednn(enabled: bool):
+    """Convolutions through oneDNN (torch's default on CPU) or through torch's own kernels."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
+@pytest.mark.parametrize("preset,with_onednn", [
     # the paper's SimBa sizes: ~40 s, mostly its FIRE events; the narrow one runs the same code paths
-    pytest.param(name, marks=pytest.mark.slow) if name == "sac-simba" else name for name in PRESETS])
-def test_every_update_intervention_and_diagnostic_is_bit_identical_at_1_and_2_threads(preset):
+    pytest.param(name, True, marks=pytest.mark.slow) if name == "sac-simba" else (name, True) for name in PRESETS
+] + [(name, False) for name in PRESETS if name.startswith("dqn")])  # convolutions without oneDNN: our code alone
+def test_every_update_intervention_and_diagnostic_is_bit_identical_at_1_and_2_threads(preset, with_onednn):
     before = torch.get_num_threads()
     try:
-        one, two = _run(1, preset), _run(2, preset)
+        with onednn(with_onednn):
+            one, two = _run(1, preset), _run(2, preset)
+            if with_onednn and one != two:  # oneDNN's AVX-512 convolutions: auto must then keep one count
+                agent, batch = _agent_and_batch(preset)
+                assert updates_depend_on_threads(agent, batch, COUNTS, updates=0, env_steps=0), preset
+                return
     finally:
         torch.set_num_threads(before)
     assert one[0] == two[0], f"{preset}: agent state differs between 1 and 2 threads"
     assert one[1] == two[1], f"{preset}: diagnostics differ between 1 and 2 threads"
+
+
+class CountDependentAgent:
+    """An agent whose update rounds differently at 2 threads, as oneDNN's AVX-512 convolutions do."""
+
+    def __init__(self, depends: bool):
+        self.depends = depends
+        self.weight = torch.ones(3)
+
+    def update(self, batch, *, updates: int, env_steps: int):
+        noise = torch.randn(3)  # draws from the global RNG, as SAC's action sampling does
+        self.weight += noise * (1 + 1e-6 * (self.depends and torch.get_num_threads() == 2))
+
+    def state_dict(self):
+        return {"weight": self.weight, "nested": [{"w": self.weight * 2}]}
+
+
+@pytest.mark.parametrize("depends", [True, False])
+def test_the_probe_finds_updates_that_depend_on_the_count_and_leaves_the_run_as_it_was(depends, restore_threads):
+    agent = CountDependentAgent(depends)
+    torch.set_num_threads(2)
+    torch.manual_seed(7)
+    assert updates_depend_on_threads(agent, None, COUNTS, updates=0, env_steps=0) is depends
+    assert torch.equal(agent.weight, torch.ones(3))  # the copies were updated, not the agent
+    assert torch.get_num_threads() == 2
+    torch.manual_seed(7)
+    expected = torch.randn(3)
+    torch.manual_seed(7)
+    updates_depend_on_threads(agent, None, COUNTS, updates=0, env_steps=0)
+    assert torch.equal(torch.randn(3), expected)  # the global RNG is where it was
 
 
 # ---------------------------------------------------------------------------------------------- a whole run
@@ -152,13 +204,33 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-def test_a_run_that_changes_its_thread_count_every_iteration_equals_a_one_thread_run(tmp_path, restore_threads):
+@pytest.mark.parametrize("with_onednn", [True, False])
+def test_a_run_that_changes_its_thread_count_every_iteration_equals_a_one_thread_run(tmp_path, restore_threads,
+                                                                                     with_onednn):
+    """With oneDNN on an AVX-512 CPU, auto keeps 1 thread instead (the probe); without it, it switches."""
     cfg = dqn_config(*FIRE_ACROSS_THE_STOP)  # Pong: a 6-action head, the GEMM MKL splits by thread otherwise
-    pinned = Trainer({**cfg, "threads": 1}, tmp_path / "pinned")
-    pinned.run()
-    auto = Trainer({**cfg, "threads": "auto"}, tmp_path / "auto")
-    auto.threads = ThreadTuner(COUNTS, window_seconds=0.0, first_gap=1, max_gap=1)  # a new count almost every step
-    auto.run()
-    assert auto.threads.switches >= 10
+    with onednn(with_onednn):
+        pinned = Trainer({**cfg, "threads": 1}, tmp_path / "pinned")
+        pinned.run()
+        auto = Trainer({**cfg, "threads": "auto"}, tmp_path / "auto")
+        auto.threads = ThreadTuner(COUNTS, window_seconds=0.0, first_gap=1, max_gap=1)  # a new count almost every step
+        auto.run()
+    if auto.threads is None:
+        assert with_onednn and torch.get_num_threads() == 1
+    else:
+        assert auto.threads.switches >= 10
     assert_same_state(auto.agent.state_dict(), pinned.agent.state_dict(), "agent")
     assert scalars(tmp_path / "auto") == scalars(tmp_path / "pinned")
+
+
+def test_auto_keeps_one_thread_when_the_updates_depend_on_the_count(tmp_path, restore_threads, monkeypatch, capsys):
+    probed = []
+    monkeypatch.setattr(loop.runner, "updates_depend_on_threads", lambda agent, batch, counts, **kwargs: (
+        probed.append(kwargs), True)[1])
+    cfg = dqn_config(*FIRE_ACROSS_THE_STOP)
+    auto = Trainer({**cfg, "threads": "auto"}, tmp_path / "auto")
+    auto.threads = ThreadTuner(COUNTS, window_seconds=0.0, first_gap=1, max_gap=1)
+    auto.run()
+    assert len(probed) == 1 and probed[0]["updates"] == 0  # once, with the first update's arguments
+    assert auto.threads is None and torch.get_num_threads() == 1
+    assert "threads=auto keeps 1 thread" in capsys.readouterr().out
