@@ -30,6 +30,7 @@ depend on the machine's load and a resumed run continues bit for bit.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -51,30 +52,45 @@ def auto_counts() -> tuple[int, ...]:
 
 def updates_depend_on_threads(agent: Any, batch: Any, counts: tuple[int, ...], **update_args: int) -> bool:
     """Whether `agent.update(batch, **update_args)` from the agent's current state gives different bits at
-    the counts. Each count updates its own copy of the agent, from the same global RNG state, which is
-    restored afterwards, as is the thread count: the run itself is not changed."""
+    the counts. Each count updates its own copy of the agent (one copy at a time, so a large agent costs
+    one more of itself in memory), from the same global RNG state, which is restored afterwards, as is the
+    thread count: the run itself is not changed."""
     before = torch.get_num_threads()
-    states = []
+    digests = set()
     try:
         for count in counts:
             torch.set_num_threads(count)
             probe = copy.deepcopy(agent)
             with torch.random.fork_rng(devices=[]):
                 probe.update(batch, **update_args)
-            states.append(probe.state_dict())
+            digests.add(state_digest(probe.state_dict()))
+            del probe
     finally:
         torch.set_num_threads(before)
-    return any(not _same_bits(states[0], other) for other in states[1:])
+    return len(digests) > 1
 
 
-def _same_bits(a: Any, b: Any) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, Mapping):
-        return isinstance(b, Mapping) and a.keys() == b.keys() and all(_same_bits(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_same_bits, a, b))
-    return a == b
+def state_digest(state: Any) -> str:
+    """A hash of every tensor's dtype, shape and bits and every other value in a (nested) state dict."""
+    h = hashlib.sha256()
+
+    def add(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().contiguous()
+            h.update(f"{value.dtype}{tuple(value.shape)}".encode())
+            h.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, Mapping):
+            for key in sorted(value, key=str):
+                h.update(str(key).encode())
+                add(value[key])
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                add(item)
+        else:
+            h.update(repr(value).encode())
+
+    add(state)
+    return h.hexdigest()
 
 
 class ThreadTuner:

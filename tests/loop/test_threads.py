@@ -1,7 +1,6 @@
 """`threads: auto`: the tuner's choices, and the bit-identity at 1 and 2 threads it relies on."""
 
 import contextlib
-import hashlib
 
 import gymnasium as gym
 import numpy as np
@@ -14,7 +13,7 @@ from agents import make_agent
 from bench.fire_speed import dqn_batch, sac_batch
 from loop.config import compose
 from loop.runner import Trainer
-from loop.threads import COUNTS, ThreadTuner, updates_depend_on_threads
+from loop.threads import COUNTS, ThreadTuner, state_digest, updates_depend_on_threads
 from replay.base import Batch
 from tests.loop.test_dqn_atari_resume import FIRE_ACROSS_THE_STOP, assert_same_state, dqn_config, scalars
 
@@ -95,20 +94,6 @@ PRESETS = {  # name -> (overrides of the agent config, observation space, action
 }
 
 
-def _digest(value, h) -> None:
-    if isinstance(value, torch.Tensor):
-        h.update(value.detach().contiguous().cpu().numpy().tobytes())
-    elif isinstance(value, dict):
-        for key in sorted(value, key=str):
-            h.update(str(key).encode())
-            _digest(value[key], h)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _digest(item, h)
-    else:
-        h.update(repr(value).encode())
-
-
 def _agent_and_batch(preset: str):
     overrides, obs_space, action_space, make_batch = PRESETS[preset]
     torch.manual_seed(0)
@@ -131,9 +116,7 @@ def _run(threads: int, preset: str) -> tuple[str, dict]:
             agent.update(batch, updates=updates, env_steps=updates)
             updates += 1
     diagnostics = agent.diagnostics(batch)
-    h = hashlib.sha256()
-    _digest(agent.state_dict(), h)
-    return h.hexdigest(), diagnostics
+    return state_digest(agent.state_dict()), diagnostics
 
 
 @contextlib.contextmanager
@@ -179,6 +162,18 @@ class CountDependentAgent:
 
     def state_dict(self):
         return {"weight": self.weight, "nested": [{"w": self.weight * 2}]}
+
+
+def test_the_digest_sees_one_ulp_a_dtype_a_shape_and_every_nested_value():
+    w = torch.linspace(-1, 1, 6)
+    state = {"net": {"w": w, "step": torch.tensor(3)}, "optim": [{"lr": 1e-3}], "bf16": w.bfloat16()}
+    same = {"optim": [{"lr": 1e-3}], "net": {"step": torch.tensor(3), "w": w.clone()}, "bf16": w.bfloat16()}
+    assert state_digest(state) == state_digest(same)
+    for changed in ({**state, "net": {"w": torch.nextafter(w, w + 1), "step": torch.tensor(3)}},
+                    {**state, "net": {"w": w.double(), "step": torch.tensor(3)}},
+                    {**state, "net": {"w": w.view(2, 3), "step": torch.tensor(3)}},
+                    {**state, "optim": [{"lr": 2e-3}]}):
+        assert state_digest(changed) != state_digest(state)
 
 
 @pytest.mark.parametrize("depends", [True, False])
