@@ -9,6 +9,7 @@ hundred rows, so one thread costs little.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,11 +17,15 @@ import torch
 
 
 @contextmanager
-def one_thread() -> Iterator[None]:
-    """torch at one CPU thread inside the block, the caller's count after it."""
+def torch_threads(count: int) -> Iterator[None]:
+    """torch at `count` CPU threads inside the block, the caller's count after it."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def one_thread() -> contextlib.AbstractContextManager[None]:
+    return torch_threads(1)

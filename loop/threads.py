@@ -40,6 +40,8 @@ os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 import torch  # noqa: E402
 
+from fire.lapack import torch_threads  # noqa: E402
+
 AUTO = "auto"
 COUNTS = (1, 2)  # the counts whose results are bit-identical (see the module docstring)
 
@@ -55,18 +57,13 @@ def updates_depend_on_threads(agent: Any, batch: Any, counts: tuple[int, ...], *
     the counts. Each count updates its own copy of the agent (one copy at a time, so a large agent costs
     one more of itself in memory), from the same global RNG state, which is restored afterwards, as is the
     thread count: the run itself is not changed."""
-    before = torch.get_num_threads()
     digests = set()
-    try:
-        for count in counts:
-            torch.set_num_threads(count)
-            probe = copy.deepcopy(agent)
-            with torch.random.fork_rng(devices=[]):
-                probe.update(batch, **update_args)
-            digests.add(state_digest(probe.state_dict()))
-            del probe
-    finally:
-        torch.set_num_threads(before)
+    for count in counts:
+        probe = copy.deepcopy(agent)
+        with torch_threads(count), torch.random.fork_rng(devices=[]):
+            probe.update(batch, **update_args)
+        digests.add(state_digest(probe.state_dict()))
+        del probe
     return len(digests) > 1
 
 
