@@ -94,7 +94,7 @@ class DQN(AgentBase):
         self.device = torch.device(device)
         self.precision = precision
         self.num_actions = int(action_space.n)
-        # NHWC conv weights on CPU: oneDNN's channels-last kernels make an update ~1.3x faster there
+        # NHWC conv weights on CPU: oneDNN's channels-last kernels make an update up to 1.3x faster there
         # (bench/dqn_speed.py); values are the same, only the layout of the weights differs.
         layout = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         network, self.init_layer = NETWORKS[cfg.net]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from agents.conv import ThreadInvariantConv2d
 from agents.nature_cnn import DuelingHead
 from agents.precision import OutputLinear
 
@@ -29,7 +30,7 @@ class MinAtarQNetwork(nn.Module):
 
     def __init__(self, num_actions: int, in_channels: int, hidden: int = 128, dueling: bool = False):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Conv2d(in_channels, MINATAR_CONV_CHANNELS, kernel_size=3, stride=1),
+        self.encoder = nn.Sequential(ThreadInvariantConv2d(in_channels, MINATAR_CONV_CHANNELS, kernel_size=3, stride=1),
                                      nn.ReLU(), nn.Flatten())
         features = MINATAR_CONV_CHANNELS * (MINATAR_GRID - 2) ** 2
         if dueling:

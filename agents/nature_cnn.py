@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from agents.conv import ThreadInvariantConv2d
 from agents.precision import OutputLinear
 
 NATURE_FEATURES = 64 * 7 * 7  # encoder output for 84x84 inputs
@@ -15,11 +16,11 @@ class NatureCNN(nn.Sequential):
 
     def __init__(self, in_channels: int = 4):
         super().__init__(
-            nn.Conv2d(in_channels, 32, kernel_size=8, stride=4),
+            ThreadInvariantConv2d(in_channels, 32, kernel_size=8, stride=4),
             nn.ReLU(),
-            nn.Conv2d(32, 64, kernel_size=4, stride=2),
+            ThreadInvariantConv2d(32, 64, kernel_size=4, stride=2),
             nn.ReLU(),
-            nn.Conv2d(64, 64, kernel_size=3, stride=1),
+            ThreadInvariantConv2d(64, 64, kernel_size=3, stride=1),
             nn.ReLU(),
             nn.Flatten(),
         )

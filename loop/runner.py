@@ -340,8 +340,8 @@ class Trainer:
             torch.set_num_threads(1)
             self.logger.progress.figures["threads"] = "1"
             self.logger.message("threads=auto keeps 1 thread: on this CPU this agent's updates give different "
-                                "results at 1 and 2 threads (oneDNN's convolution gradients), and results must "
-                                "not depend on the machine's load; threads=2 pins 2")
+                                "results at 1 and 2 threads, and results must not depend on the machine's load; "
+                                "threads=2 pins 2")
 
     def _time_threads(self, env_steps: int, seconds: float) -> None:
         self.threads.record(env_steps, seconds)

@@ -16,15 +16,14 @@ Results never depend on the count: every update, intervention and diagnostic of 
 bit-identical at 1 and 2 threads (tests/loop/test_threads.py). That takes MKL's strict reproducibility
 mode (`MKL_CBWR=AUTO,STRICT`, set on import; its cost was within timing noise), without which a GEMM
 with a small side (a 6-action head's gradient) is split differently at 2 threads; LAPACK calls at one
-thread (fire/lapack.py); and sums over large tensors taken as row sums first (fire.diagnostics). Above 2
-threads results differ, so `auto` never goes above 2 and `threads=N` pins N.
+thread (fire/lapack.py); sums over large tensors taken as row sums first (fire.diagnostics); and, on CPUs
+with AVX-512, the convolution gradients that oneDNN splits by thread computed at one thread
+(agents/conv.py). Above 2 threads results differ, so `auto` never goes above 2 and `threads=N` pins N.
 
-One source is outside our reach: on CPUs with AVX-512, oneDNN's convolution kernels split the weight
-gradient's sum by thread (DQN's encoders; its AVX2 kernels do not, and capping it at AVX2 or bypassing it
-costs 20-60 % per DQN update, measured). So before the first update the loop checks whether one update of
-its agent gives the same bits at both counts (`updates_depend_on_threads`); where it does not, `auto` keeps
-1 thread for the run, the count that is never pathological beside other work, so that a run's results never
-depend on the machine's load and a resumed run continues bit for bit.
+Whatever this list misses on some CPU is caught before the first update: the loop checks whether one
+update of its agent gives the same bits at both counts (`updates_depend_on_threads`); where it does not,
+`auto` keeps 1 thread for the run, the count that is never pathological beside other work, so that a
+run's results never depend on the machine's load and a resumed run continues bit for bit.
 """
 
 from __future__ import annotations

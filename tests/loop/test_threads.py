@@ -139,10 +139,6 @@ def test_every_update_intervention_and_diagnostic_is_bit_identical_at_1_and_2_th
     try:
         with onednn(with_onednn):
             one, two = _run(1, preset), _run(2, preset)
-            if with_onednn and one != two:  # oneDNN's AVX-512 convolutions: auto must then keep one count
-                agent, batch = _agent_and_batch(preset)
-                assert updates_depend_on_threads(agent, batch, COUNTS, updates=0, env_steps=0), preset
-                return
     finally:
         torch.set_num_threads(before)
     assert one[0] == two[0], f"{preset}: agent state differs between 1 and 2 threads"
@@ -202,7 +198,7 @@ def restore_threads():
 @pytest.mark.parametrize("with_onednn", [True, False])
 def test_a_run_that_changes_its_thread_count_every_iteration_equals_a_one_thread_run(tmp_path, restore_threads,
                                                                                      with_onednn):
-    """With oneDNN on an AVX-512 CPU, auto keeps 1 thread instead (the probe); without it, it switches."""
+    """With oneDNN too: on AVX-512 CPUs its convolution gradients then go through ThreadInvariantConv2d."""
     cfg = dqn_config(*FIRE_ACROSS_THE_STOP)  # Pong: a 6-action head, the GEMM MKL splits by thread otherwise
     with onednn(with_onednn):
         pinned = Trainer({**cfg, "threads": 1}, tmp_path / "pinned")
@@ -210,10 +206,7 @@ def test_a_run_that_changes_its_thread_count_every_iteration_equals_a_one_thread
         auto = Trainer({**cfg, "threads": "auto"}, tmp_path / "auto")
         auto.threads = ThreadTuner(COUNTS, window_seconds=0.0, first_gap=1, max_gap=1)  # a new count almost every step
         auto.run()
-    if auto.threads is None:
-        assert with_onednn and torch.get_num_threads() == 1
-    else:
-        assert auto.threads.switches >= 10
+    assert auto.threads is not None and auto.threads.switches >= 10  # the probe found nothing to keep it at 1
     assert_same_state(auto.agent.state_dict(), pinned.agent.state_dict(), "agent")
     assert scalars(tmp_path / "auto") == scalars(tmp_path / "pinned")
 
