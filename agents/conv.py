@@ -41,8 +41,8 @@ def _needs_one_thread(grad: Tensor, x: Tensor, weight: Tensor, args: tuple, mask
         args, mask, torch.get_num_threads())
     if signature not in _one_thread_gradients:
         generator = torch.Generator().manual_seed(0)
-        probe = [torch.empty_strided(t.shape, t.stride(), dtype=t.dtype).copy_(
-                 torch.randn(t.shape, generator=generator)) for t in (grad, x, weight)]
+        # empty_like keeps dense strides and makes overlapping ones (sum()'s expanded gradient) dense
+        probe = [torch.empty_like(t).copy_(torch.randn(t.shape, generator=generator)) for t in (grad, x, weight)]
         current = _backward(*probe, args, mask)
         with one_thread():
             single = _backward(*probe, args, mask)

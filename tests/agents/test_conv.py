@@ -88,3 +88,16 @@ def test_the_probe_leaves_the_global_rng_alone():
     torch.manual_seed(3)
     _forward_backward(ours, _input((3, 5, 3, 1, 7), torch.contiguous_format), 2)
     assert torch.equal(torch.rand(4), expected)
+
+
+def test_an_expanded_output_gradient_such_as_sums_is_handled():
+    """out.sum().backward() hands the backward a gradient with zero strides, which the probe must not copy into."""
+    ours, plain = _pair((3, 4, 3, 1, 8), torch.contiguous_format)
+    x = torch.rand(2, 3, 8, 8)
+    grads = []
+    for conv, threads in ((plain, 1), (ours, 1), (ours, 2)):
+        conv.zero_grad(set_to_none=True)
+        with torch_threads(threads):
+            conv(x).sum().backward()
+        grads.append(conv.weight.grad)
+    assert torch.equal(grads[0], grads[1]) and torch.equal(grads[1], grads[2])
