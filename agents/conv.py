@@ -11,7 +11,7 @@ How: the first backward of each (shapes, strides, dtype, thread count) computes 
 random data of that kind at the current count and at one thread. The gradients that differ are computed
 at one thread from then on (the first layer's weight gradient, ~1 ms of a 20-30 ms DQN update at 2
 threads), the others at the current count. At one thread this is exactly nn.Conv2d's backward. Forward
-passes, other devices and convolutions without a weight gradient are nn.Conv2d's own.
+passes, other devices, unbatched inputs and convolutions without a weight gradient are nn.Conv2d's own.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class ThreadInvariantConv2d(nn.Conv2d):
     CPU (see the module docstring)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if (x.device.type != "cpu" or self.padding_mode != "zeros"
+        if (x.device.type != "cpu" or x.dim() != 4 or self.padding_mode != "zeros"
                 or not (torch.is_grad_enabled() and self.weight.requires_grad)):
             return super().forward(x)
         weight, bias = self.weight, self.bias
