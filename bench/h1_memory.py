@@ -10,9 +10,11 @@ All three build their env with gym.make("h1-walk-v0"), so they share whatever th
 Bare env processes: one h1-walk env after reset, a second one beside it (an evaluation env), the model
 as compiled before the shared physics model (all visual meshes, MuJoCo's asset cache on, no heap
 trim), and gymnasium's Humanoid-v5 for scale.
+Import share: what train.py imports beyond the CleanRL-style script's imports (torch, gymnasium, the H1
+envs, TensorBoard's writer), as the RSS each adds in one process, in train.py's order.
 
     python -m bench.h1_memory                  # the figures in bench/README.md (~10 minutes on 2 busy cores)
-    python -m bench.h1_memory --skip-runs      # bare env processes only
+    python -m bench.h1_memory --skip-runs      # bare env processes and the import share only
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ BARE_ENVS = {
         print(one, rss() - one)
     """,
 }
+# Config system first (train.py imports Hydra before its own modules), then ours; each module's row is what
+# it adds beyond the rows above it.
+TRAIN_IMPORTS = ("yaml", "antlr4", "omegaconf", "hydra", "replay", "agents", "fire", "loop.runner", "train")
+IMPORT_SHARE = """
+import importlib, sys, torch, gymnasium, envs
+from torch.utils.tensorboard import SummaryWriter
+base = rss()
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+    print(name, rss() - base)
+"""
 SB3 = """
 import sys, torch, gymnasium as gym, envs
 from stable_baselines3 import SAC
@@ -90,6 +103,16 @@ def bare_envs() -> list[list[object]]:
     return rows
 
 
+def import_share() -> list[list[object]]:
+    _, output = peak_rss([sys.executable, "-c", RSS + IMPORT_SHARE, *TRAIN_IMPORTS], ROOT)
+    rows, previous = [], 0
+    for line in output.splitlines()[-len(TRAIN_IMPORTS):]:
+        name, total = line.split()
+        rows.append([name, f"{(int(total) - previous) / MIB:.1f}", f"{int(total) / MIB:.1f}"])
+        previous = int(total)
+    return rows
+
+
 def runs(total_env_steps: int, learning_starts: int) -> list[tuple[str, int, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         ours, _ = peak_rss([sys.executable, "train.py", "agent=sac", "env=h1-walk", "threads=1", "quiet=true",
@@ -119,6 +142,8 @@ def main() -> None:
     args = parser.parse_args()
     print(machine())
     print(table(["process", "RSS after reset MiB", "+ a second env MiB"], bare_envs()))
+    print("\nWhat train.py imports beyond torch, gymnasium, the envs and TensorBoard's writer:")
+    print(table(["module", "+ RSS MiB", "cumulative MiB"], import_share()))
     if args.skip_runs:
         return
     results = runs(args.total_env_steps, args.learning_starts)

@@ -91,11 +91,14 @@ def test_reference_replay_stores_whole_stacks_per_env_and_samples_tensors():
     torch.testing.assert_close(sample.next_observations[:, 0, 0, 0], sample.observations[:, 0, 0, 0] + 10)
 
 
-def test_h1_memory_bare_env_processes_print():
+def test_h1_memory_bare_env_processes_and_import_share_print():
     result = subprocess.run([sys.executable, "-m", "bench.h1_memory", "--skip-runs"], cwd=ROOT, capture_output=True,
                             text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "h1-walk env (ours)" in result.stdout and "gymnasium Humanoid-v5" in result.stdout
+    share_table = result.stdout.split("What train.py imports")[1].splitlines()[3:]  # after the header rows
+    cumulative = {cells[1].strip(): float(cells[3]) for cells in (row.split("|") for row in share_table)}
+    assert list(cumulative)[-1] == "train" and cumulative["train"] >= cumulative["hydra"] > 0, result.stdout
 
 
 def test_checkpoint_size_of_h1_env_snapshots_prints_both_formats():
