@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+import agents.conv
 from agents.conv import ThreadInvariantConv2d
 from fire.lapack import torch_threads
 
@@ -101,3 +102,28 @@ def test_an_expanded_output_gradient_such_as_sums_is_handled():
             conv(x).sum().backward()
         grads.append(conv.weight.grad)
     assert torch.equal(grads[0], grads[1]) and torch.equal(grads[1], grads[2])
+
+
+@pytest.mark.parametrize("single", [(True, True, True), (False, True, False), (True, False, True)])
+def test_each_gradient_comes_from_the_thread_count_the_probe_chose(monkeypatch, single):
+    """Force the probe's answer: each part of the backward must run at its count (recorded, so this holds on
+    any CPU), and each gradient must equal nn.Conv2d's at that count (which differ on AVX-512 CPUs here)."""
+    monkeypatch.setattr(agents.conv, "_needs_one_thread", lambda *args: single)
+    calls = []
+    backward = agents.conv._backward
+
+    def recording_backward(*args):
+        calls.append((args[-1], torch.get_num_threads()))
+        return backward(*args)
+
+    monkeypatch.setattr(agents.conv, "_backward", recording_backward)
+    layer, layout = LAYERS[0], torch.channels_last
+    ours, plain = _pair(layer, layout)
+    x = _input(layer, layout)
+    got = _forward_backward(ours, x, 2)
+    current = tuple(not one for one in single)
+    assert calls == [(part, count) for part, count in ((current, 2), (single, 1)) if any(part)]
+    at_one, at_two = _forward_backward(plain, x, 1), _forward_backward(plain, x, 2)
+    expected = [at_two[0]] + [one if chosen else two
+                              for one, two, chosen in zip(at_one[1:], at_two[1:], single, strict=True)]
+    _assert_same_bits(got, expected, f"one thread for {single}")
